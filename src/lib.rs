@@ -1,3 +1,4 @@
 //! airbyte-embedded-operator: manages Airbyte Embedded tenants as Kubernetes resources.
 
 pub mod airbyte;
+pub mod airbyte_sim;

@@ -31,10 +31,19 @@ pub enum Endpoint {
     WorkspaceGet,
     WorkspaceUpdate,
     WorkspaceDelete,
+    TemplateTagRename,
+    ConnectionTemplatesList,
+    ConnectionTemplateCreate,
+    ConnectionTemplateGet,
+    ConnectionTemplatePatch,
+    ConnectionTemplateDelete,
+    ConnectionTemplateTagAdd,
+    ConnectionTemplateTagRemove,
+    WorkspaceStats,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 23] = [
+    pub const ALL: [Endpoint; 32] = [
         Endpoint::ApplicationToken,
         Endpoint::ScopedTokenCreate,
         Endpoint::ScopedTokenInfo,
@@ -58,7 +67,64 @@ impl Endpoint {
         Endpoint::WorkspaceGet,
         Endpoint::WorkspaceUpdate,
         Endpoint::WorkspaceDelete,
+        Endpoint::TemplateTagRename,
+        Endpoint::ConnectionTemplatesList,
+        Endpoint::ConnectionTemplateCreate,
+        Endpoint::ConnectionTemplateGet,
+        Endpoint::ConnectionTemplatePatch,
+        Endpoint::ConnectionTemplateDelete,
+        Endpoint::ConnectionTemplateTagAdd,
+        Endpoint::ConnectionTemplateTagRemove,
+        Endpoint::WorkspaceStats,
     ];
+
+    /// The operation a request is, from its method and path (`None`: not part of the API).
+    pub fn classify(method: &str, path: &str) -> Option<Endpoint> {
+        let rest = path.strip_prefix("/api/v1/")?.trim_end_matches('/');
+        let parts: Vec<&str> = rest.split('/').collect();
+        use Endpoint::*;
+        Some(match (method, parts.as_slice()) {
+            ("POST", ["account", "applications", "token"]) => ApplicationToken,
+            ("POST", ["embedded", "scoped-token"]) => ScopedTokenCreate,
+            ("GET", ["embedded", "scoped-token", "info"]) => ScopedTokenInfo,
+            ("POST", ["embedded", "widget-token"]) => WidgetTokenCreate,
+            ("GET", ["integrations", "templates", "sources"]) => SourceTemplatesList,
+            ("POST", ["integrations", "templates", "sources"]) => SourceTemplateCreate,
+            ("GET", ["integrations", "templates", "sources", _]) => SourceTemplateGet,
+            ("PATCH", ["integrations", "templates", "sources", _]) => SourceTemplatePatch,
+            ("DELETE", ["integrations", "templates", "sources", _]) => SourceTemplateDelete,
+            ("POST", ["integrations", "templates", "sources", _, "tags"]) => SourceTemplateTagAdd,
+            ("DELETE", ["integrations", "templates", "sources", _, "tags", _]) => {
+                SourceTemplateTagRemove
+            }
+            ("GET", ["integrations", "templates", "connections"]) => ConnectionTemplatesList,
+            ("POST", ["integrations", "templates", "connections"]) => ConnectionTemplateCreate,
+            ("GET", ["integrations", "templates", "connections", _]) => ConnectionTemplateGet,
+            ("PATCH", ["integrations", "templates", "connections", _]) => ConnectionTemplatePatch,
+            ("DELETE", ["integrations", "templates", "connections", _]) => ConnectionTemplateDelete,
+            ("POST", ["integrations", "templates", "connections", _, "tags"]) => {
+                ConnectionTemplateTagAdd
+            }
+            ("DELETE", ["integrations", "templates", "connections", _, "tags", _]) => {
+                ConnectionTemplateTagRemove
+            }
+            ("POST", ["integrations", "templates", "tags"]) => TemplateTagsCreate,
+            ("GET", ["integrations", "templates", "tags"]) => TemplateTagsList,
+            ("PUT", ["integrations", "templates", "tags", _]) => TemplateTagRename,
+            ("DELETE", ["integrations", "templates", "tags", _]) => TemplateTagDelete,
+            ("POST", ["embedded", "sources"]) => SourcesCreate,
+            ("GET", ["embedded", "sources"]) => SourcesList,
+            ("GET", ["embedded", "sources", _]) => SourceGet,
+            ("PATCH", ["embedded", "sources", _]) => SourcePatch,
+            ("DELETE", ["embedded", "sources", _]) => SourceDelete,
+            ("GET", ["workspaces"]) => WorkspacesList,
+            ("GET", ["workspaces", "stats"]) => WorkspaceStats,
+            ("GET", ["workspaces", _]) => WorkspaceGet,
+            ("PUT", ["workspaces", _]) => WorkspaceUpdate,
+            ("DELETE", ["workspaces", _]) => WorkspaceDelete,
+            _ => return None,
+        })
+    }
 
     /// Stable snake_case name used in metrics, simulator counters and fault rules.
     pub fn label(self) -> &'static str {
@@ -86,6 +152,15 @@ impl Endpoint {
             Endpoint::WorkspaceGet => "workspace_get",
             Endpoint::WorkspaceUpdate => "workspace_update",
             Endpoint::WorkspaceDelete => "workspace_delete",
+            Endpoint::TemplateTagRename => "template_tag_rename",
+            Endpoint::ConnectionTemplatesList => "connection_templates_list",
+            Endpoint::ConnectionTemplateCreate => "connection_template_create",
+            Endpoint::ConnectionTemplateGet => "connection_template_get",
+            Endpoint::ConnectionTemplatePatch => "connection_template_patch",
+            Endpoint::ConnectionTemplateDelete => "connection_template_delete",
+            Endpoint::ConnectionTemplateTagAdd => "connection_template_tag_add",
+            Endpoint::ConnectionTemplateTagRemove => "connection_template_tag_remove",
+            Endpoint::WorkspaceStats => "workspace_stats",
         }
     }
 
@@ -107,6 +182,9 @@ impl Endpoint {
                 | Endpoint::SourceGet
                 | Endpoint::WorkspacesList
                 | Endpoint::WorkspaceGet
+                | Endpoint::ConnectionTemplatesList
+                | Endpoint::ConnectionTemplateGet
+                | Endpoint::WorkspaceStats
         )
     }
 }
@@ -127,6 +205,25 @@ mod tests {
         for endpoint in Endpoint::ALL {
             assert!(seen.insert(endpoint.label()), "duplicate label {endpoint}");
             assert_eq!(Endpoint::from_label(endpoint.label()), Some(endpoint));
+        }
+    }
+
+    #[test]
+    fn requests_are_classified_by_method_and_path() {
+        let cases = [
+            ("POST", "/api/v1/embedded/scoped-token", Some(Endpoint::ScopedTokenCreate)),
+            ("GET", "/api/v1/workspaces/stats", Some(Endpoint::WorkspaceStats)),
+            ("GET", "/api/v1/workspaces/abc", Some(Endpoint::WorkspaceGet)),
+            (
+                "DELETE",
+                "/api/v1/integrations/templates/sources/t1/tags/pii",
+                Some(Endpoint::SourceTemplateTagRemove),
+            ),
+            ("GET", "/_sim/counters", None),
+            ("PATCH", "/api/v1/workspaces", None),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(Endpoint::classify(method, path), expected, "{method} {path}");
         }
     }
 

@@ -1,0 +1,139 @@
+//! The simulator's admin surface under `/_sim/` (not part of the Airbyte API): faults, token
+//! revocation and lifetimes, call counters, the request log and the full state, for tests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::faults::{CallCount, FaultRule, RequestRecord};
+use super::fastapi::parse_body;
+use super::state::SimState;
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    pub rules: Vec<FaultRule>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokenTtl {
+    #[serde(default)]
+    pub scoped_seconds: Option<u64>,
+    #[serde(default)]
+    pub organization_seconds: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Counters {
+    pub calls: Vec<CallCount>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Requests {
+    pub requests: Vec<RequestRecord>,
+}
+
+pub fn router() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/_sim/faults", get(get_faults).put(put_faults).delete(clear_faults))
+        .route("/_sim/revoke-tokens", post(revoke_tokens))
+        .route("/_sim/token-ttl", put(put_token_ttl))
+        .route("/_sim/counters", get(counters).delete(reset_counters))
+        .route("/_sim/requests", get(requests))
+        .route("/_sim/state", get(world))
+        .route("/_sim/config", get(config))
+}
+
+async fn get_faults(State(state): State<Arc<SimState>>) -> Json<Faults> {
+    Json(Faults {
+        rules: state.faults.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+    })
+}
+
+async fn put_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    match parse_body::<Faults>(&body) {
+        Ok(faults) => {
+            if let Some(bad) = faults.rules.iter().find(|r| !(0.0..=1.0).contains(&r.error_rate)) {
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({"detail": format!("error_rate {} is outside 0..1", bad.error_rate)})),
+                )
+                    .into_response();
+            }
+            *state.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults.rules;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn clear_faults(State(state): State<Arc<SimState>>) -> StatusCode {
+    state.faults.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn revoke_tokens(State(state): State<Arc<SimState>>) -> StatusCode {
+    state.revoke_all_tokens();
+    StatusCode::NO_CONTENT
+}
+
+async fn put_token_ttl(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    match parse_body::<TokenTtl>(&body) {
+        Ok(ttl) => {
+            state.set_token_ttls(
+                ttl.scoped_seconds.map(Duration::from_secs),
+                ttl.organization_seconds.map(Duration::from_secs),
+            );
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn counters(State(state): State<Arc<SimState>>) -> Json<Counters> {
+    Json(Counters {
+        calls: state.recorder.counts(),
+    })
+}
+
+async fn reset_counters(State(state): State<Arc<SimState>>) -> StatusCode {
+    state.recorder.reset();
+    StatusCode::NO_CONTENT
+}
+
+async fn requests(
+    State(state): State<Arc<SimState>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Json<Requests> {
+    let since = query.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+    Json(Requests {
+        requests: state.recorder.log_since(since),
+    })
+}
+
+/// Everything the simulator holds, secrets unmasked: this is a test surface on loopback.
+async fn world(State(state): State<Arc<SimState>>) -> Json<Value> {
+    let world = state.world();
+    Json(serde_json::to_value(&*world).unwrap_or(Value::Null))
+}
+
+async fn config(State(state): State<Arc<SimState>>) -> Json<Value> {
+    let (scoped, organization) = state.token_ttls();
+    Json(json!({
+        "organization_id": state.config.organization_id,
+        "client_id": state.config.client_id,
+        "scoped_token_ttl_seconds": scoped.as_secs(),
+        "organization_token_ttl_seconds": organization.as_secs(),
+    }))
+}
