@@ -2,3 +2,6 @@
 
 pub mod airbyte;
 pub mod airbyte_sim;
+pub mod cli;
+pub mod shutdown;
+pub mod telemetry;

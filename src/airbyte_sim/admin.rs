@@ -34,6 +34,13 @@ pub struct TokenTtl {
     pub organization_seconds: Option<u64>,
 }
 
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Clock {
+    /// Seconds the simulator's clock runs ahead of the machine's (negative: behind).
+    pub offset_seconds: i64,
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct Counters {
     pub calls: Vec<CallCount>,
@@ -49,6 +56,7 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/_sim/faults", get(get_faults).put(put_faults).delete(clear_faults))
         .route("/_sim/revoke-tokens", post(revoke_tokens))
         .route("/_sim/token-ttl", put(put_token_ttl))
+        .route("/_sim/clock", put(put_clock))
         .route("/_sim/counters", get(counters).delete(reset_counters))
         .route("/_sim/requests", get(requests))
         .route("/_sim/state", get(world))
@@ -95,6 +103,16 @@ async fn put_token_ttl(State(state): State<Arc<SimState>>, body: Bytes) -> Respo
                 ttl.scoped_seconds.map(Duration::from_secs),
                 ttl.organization_seconds.map(Duration::from_secs),
             );
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn put_clock(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    match parse_body::<Clock>(&body) {
+        Ok(clock) => {
+            state.set_clock_offset(clock.offset_seconds);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(error) => error.into_response(),

@@ -68,8 +68,8 @@ impl Signer {
         workspace_id: Option<&str>,
         lifetime: Duration,
         generation: u64,
+        now: u64,
     ) -> String {
-        let now = unix_now();
         let claims = Claims {
             iss: "airbyte-sim".into(),
             aud: "airbyte-server".into(),
@@ -93,21 +93,26 @@ impl Signer {
             .expect("HS256 signing with an in-memory key cannot fail")
     }
 
-    /// Verifies signature, expiry (no leeway: an expired token is refused, as the tests rely on),
-    /// organization and generation.
+    /// Verifies signature, expiry against the simulator's clock `now` (no leeway: an expired token
+    /// is refused), organization and generation.
     pub fn verify(
         &self,
         token: &str,
         organization_id: &str,
         generation: u64,
+        now: u64,
     ) -> Result<Claims, SimError> {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
         validation.set_audience(&["airbyte-server"]);
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map_err(|_| SimError::Unauthorized)?;
         let claims = data.claims;
-        if claims.organization_id != organization_id || claims.generation != generation {
+        if claims.exp <= now
+            || claims.organization_id != organization_id
+            || claims.generation != generation
+        {
             return Err(SimError::Unauthorized);
         }
         Ok(claims)
@@ -135,8 +140,9 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_carry_the_scope() {
         let signer = Signer::random();
-        let token = signer.issue("org", Some("ws"), Duration::from_secs(60), 0);
-        let claims = signer.verify(&token, "org", 0).unwrap();
+        let now = unix_now();
+        let token = signer.issue("org", Some("ws"), Duration::from_secs(60), 0, now);
+        let claims = signer.verify(&token, "org", 0, now).unwrap();
         assert_eq!(claims.workspace_scope.unwrap().workspace_id, "ws");
         assert_eq!(claims.typ, SCOPED_TOKEN_TYPE);
     }
@@ -144,13 +150,16 @@ mod tests {
     #[test]
     fn revoked_foreign_and_tampered_tokens_are_refused() {
         let signer = Signer::random();
-        let token = signer.issue("org", None, Duration::from_secs(60), 0);
-        assert!(signer.verify(&token, "org", 1).is_err(), "older generation");
-        assert!(signer.verify(&token, "other-org", 0).is_err(), "other org");
-        assert!(Signer::random().verify(&token, "org", 0).is_err(), "other key");
+        let now = unix_now();
+        let token = signer.issue("org", None, Duration::from_secs(60), 0, now);
+        assert!(signer.verify(&token, "org", 0, now + 59).is_ok());
+        assert!(signer.verify(&token, "org", 0, now + 60).is_err(), "expired");
+        assert!(signer.verify(&token, "org", 1, now).is_err(), "older generation");
+        assert!(signer.verify(&token, "other-org", 0, now).is_err(), "other org");
+        assert!(Signer::random().verify(&token, "org", 0, now).is_err(), "other key");
         let mut tampered = token.clone();
         tampered.push('x');
-        assert!(signer.verify(&tampered, "org", 0).is_err(), "bad signature");
+        assert!(signer.verify(&tampered, "org", 0, now).is_err(), "bad signature");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The simulator's in-memory world and the request guards every route uses.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -123,6 +123,8 @@ pub struct SimState {
     pub catalog: Catalog,
     world: Mutex<World>,
     generation: AtomicU64,
+    /// Seconds added to the wall clock: moving it forward expires tokens already handed out.
+    clock_offset: AtomicI64,
     ttl: Mutex<(Duration, Duration)>,
     pub faults: Mutex<Vec<FaultRule>>,
     pub recorder: Recorder,
@@ -157,6 +159,7 @@ impl SimState {
             catalog: Catalog::builtin(),
             world: Mutex::new(world),
             generation: AtomicU64::new(0),
+            clock_offset: AtomicI64::new(0),
             ttl: Mutex::new(ttl),
             faults: Mutex::new(Vec::new()),
             recorder: Recorder::default(),
@@ -170,6 +173,15 @@ impl SimState {
 
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The simulator's clock, in Unix seconds.
+    pub fn now(&self) -> u64 {
+        auth::unix_now().saturating_add_signed(self.clock_offset.load(Ordering::SeqCst))
+    }
+
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.clock_offset.store(seconds, Ordering::SeqCst);
     }
 
     /// Every token issued so far stops working.
@@ -198,6 +210,7 @@ impl SimState {
             Some(workspace_id),
             self.token_ttls().0,
             self.generation(),
+            self.now(),
         )
     }
 
@@ -207,6 +220,7 @@ impl SimState {
             None,
             self.token_ttls().1,
             self.generation(),
+            self.now(),
         )
     }
 
@@ -214,7 +228,7 @@ impl SimState {
         let token = auth::bearer(headers).ok_or(SimError::Unauthorized)?;
         let claims = self
             .signer
-            .verify(token, &self.config.organization_id, self.generation())?;
+            .verify(token, &self.config.organization_id, self.generation(), self.now())?;
         match (claims.typ.as_str(), claims.workspace_scope) {
             (SCOPED_TOKEN_TYPE, Some(scope)) => Ok(Principal::Workspace {
                 workspace_id: scope.workspace_id,
