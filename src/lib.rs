@@ -3,5 +3,6 @@
 pub mod airbyte;
 pub mod airbyte_sim;
 pub mod cli;
+pub mod control_plane;
 pub mod shutdown;
 pub mod telemetry;

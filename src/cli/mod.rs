@@ -1,6 +1,7 @@
 //! The command line: one subcommand per job, each a thin call into the library.
 
 pub mod airbyte_sim;
+pub mod control_plane;
 
 use clap::{Parser, Subcommand};
 
@@ -23,12 +24,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the Airbyte Embedded API simulator (for your own CI; never for production).
     AirbyteSim(airbyte_sim::AirbyteSimArgs),
+    /// Run a local, real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager),
+    /// building it from the upstream Go modules on first use.
+    ControlPlane(control_plane::ControlPlaneArgs),
 }
 
 pub async fn main(cli: Cli) -> Outcome {
     crate::telemetry::init(cli.log_format, "info");
     match cli.command {
         Some(Command::AirbyteSim(args)) => airbyte_sim::run(args).await,
+        Some(Command::ControlPlane(args)) => control_plane::run(args).await,
         None => Err("no subcommand given; see --help".into()),
     }
 }
