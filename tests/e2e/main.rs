@@ -1,0 +1,8 @@
+//! End-to-end tests: one binary, one shared control plane (or `E2E_KUBECONFIG`), one namespace
+//! per test. See `support/` for the harness.
+
+mod support;
+
+mod clients;
+mod kube_runtime;
+mod processes;
