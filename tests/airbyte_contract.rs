@@ -30,7 +30,9 @@ fn loopback() -> SocketAddr {
 }
 
 async fn simulator() -> Simulator {
-    Simulator::start(SimConfig::default(), loopback()).await.unwrap()
+    Simulator::start(SimConfig::default(), loopback())
+        .await
+        .unwrap()
 }
 
 fn fast_retries(config: &mut ClientConfig) {
@@ -62,7 +64,12 @@ fn count(sim: &Simulator, endpoint: Endpoint, status: u16) -> u64 {
         .sum()
 }
 
-async fn template(client: &AirbyteClient, definition: &str, defaults: Value, tags: &[&str]) -> String {
+async fn template(
+    client: &AirbyteClient,
+    definition: &str,
+    defaults: Value,
+    tags: &[&str],
+) -> String {
     client
         .create_source_template(&CreateSourceTemplate {
             organization_id: client.organization_id().to_string(),
@@ -82,7 +89,10 @@ async fn template(client: &AirbyteClient, definition: &str, defaults: Value, tag
 async fn scoped_tokens_are_idempotent_by_name_and_carry_the_workspace() {
     let sim = simulator().await;
     let client = client(&sim);
-    let first = client.mint_scoped_token("acme.prod", Some(REGION_EU)).await.unwrap();
+    let first = client
+        .mint_scoped_token("acme.prod", Some(REGION_EU))
+        .await
+        .unwrap();
     let second = client.mint_scoped_token("acme.prod", None).await.unwrap();
     assert_eq!(first.workspace_id, second.workspace_id);
     assert_eq!(first.organization_id, sim.organization_id());
@@ -94,7 +104,9 @@ async fn scoped_tokens_are_idempotent_by_name_and_carry_the_workspace() {
     let workspace = client.get_workspace(&first.workspace_id).await.unwrap();
     assert_eq!(workspace.name, "acme.prod");
     assert_eq!(workspace.status, WorkspaceStatus::Active);
-    let region = sim.state().world().workspaces[&first.workspace_id].region_id.clone();
+    let region = sim.state().world().workspaces[&first.workspace_id]
+        .region_id
+        .clone();
     assert_eq!(region, REGION_EU, "the region of the first mint is kept");
 }
 
@@ -137,7 +149,13 @@ async fn widget_tokens_wrap_a_scoped_token_and_check_the_origin() {
 async fn source_templates_and_their_tags_round_trip() {
     let sim = simulator().await;
     let client = client(&sim);
-    let id = template(&client, POSTGRES_DEFINITION_ID, json!({"port": 5432}), &["crm", "eu"]).await;
+    let id = template(
+        &client,
+        POSTGRES_DEFINITION_ID,
+        json!({"port": 5432}),
+        &["crm", "eu"],
+    )
+    .await;
 
     let patched = client
         .patch_source_template(
@@ -160,7 +178,10 @@ async fn source_templates_and_their_tags_round_trip() {
     assert_eq!(tagged.tags, ["crm", "eu", "gold"]);
     let untagged = client.remove_source_template_tag(&id, "crm").await.unwrap();
     assert_eq!(untagged.tags, ["eu", "gold"]);
-    assert_eq!(client.get_source_template(&id).await.unwrap().tags, ["eu", "gold"]);
+    assert_eq!(
+        client.get_source_template(&id).await.unwrap().tags,
+        ["eu", "gold"]
+    );
 
     let bad_whitelist = client
         .patch_source_template(
@@ -174,11 +195,23 @@ async fn source_templates_and_their_tags_round_trip() {
             },
         )
         .await;
-    assert!(matches!(bad_whitelist, Err(ApiError::Validation { .. })), "{bad_whitelist:?}");
+    assert!(
+        matches!(bad_whitelist, Err(ApiError::Validation { .. })),
+        "{bad_whitelist:?}"
+    );
 
     client.delete_source_template(&id).await.unwrap();
-    assert!(client.get_source_template(&id).await.unwrap_err().is_not_found());
-    client.delete_source_template(&id).await.expect("deleting twice is fine");
+    assert!(
+        client
+            .get_source_template(&id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    client
+        .delete_source_template(&id)
+        .await
+        .expect("deleting twice is fine");
 }
 
 #[tokio::test]
@@ -197,14 +230,30 @@ async fn template_listing_applies_any_and_all() {
     };
     let mut any = vec![a.clone(), ab.clone(), b.clone()];
     any.sort();
-    assert_eq!(ids(client.list_source_templates(&wanted, TagMode::Any).await.unwrap()), any);
     assert_eq!(
-        ids(client.list_source_templates(&wanted, TagMode::All).await.unwrap()),
+        ids(client
+            .list_source_templates(&wanted, TagMode::Any)
+            .await
+            .unwrap()),
+        any
+    );
+    assert_eq!(
+        ids(client
+            .list_source_templates(&wanted, TagMode::All)
+            .await
+            .unwrap()),
         vec![ab.clone()]
     );
-    let everything = ids(client.list_source_templates(&[], TagMode::Any).await.unwrap());
+    let everything = ids(client
+        .list_source_templates(&[], TagMode::Any)
+        .await
+        .unwrap());
     assert!(everything.contains(&STANDARD_FAKER_TEMPLATE_ID.to_string()));
-    assert_eq!(everything.len(), 4, "organization templates plus the standard one");
+    assert_eq!(
+        everything.len(),
+        4,
+        "organization templates plus the standard one"
+    );
 }
 
 #[tokio::test]
@@ -214,7 +263,10 @@ async fn template_tags_are_created_listed_and_deleted() {
     let tag = client.create_template_tag("tier-1").await.unwrap();
     assert_eq!(tag.name, "tier-1");
     let duplicate = client.create_template_tag("tier-1").await;
-    assert!(matches!(duplicate, Err(ApiError::Rejected { status: 409, .. })), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(ApiError::Rejected { status: 409, .. })),
+        "{duplicate:?}"
+    );
     let names: Vec<String> = client
         .list_template_tags()
         .await
@@ -225,15 +277,30 @@ async fn template_tags_are_created_listed_and_deleted() {
     assert!(names.contains(&"tier-1".to_string()));
     let deleted = client.delete_template_tag("tier-1").await.unwrap();
     assert_eq!(deleted.id, tag.id);
-    assert!(client.delete_template_tag("tier-1").await.unwrap_err().is_not_found());
+    assert!(
+        client
+            .delete_template_tag("tier-1")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 }
 
 #[tokio::test]
 async fn sources_are_created_read_patched_and_deleted_with_a_scoped_token() {
     let sim = simulator().await;
     let client = client(&sim);
-    let template_id = template(&client, STRIPE_DEFINITION_ID, json!({"lookback_window_days": 1}), &[]).await;
-    let scoped = client.mint_scoped_token("acme.sources", None).await.unwrap();
+    let template_id = template(
+        &client,
+        STRIPE_DEFINITION_ID,
+        json!({"lookback_window_days": 1}),
+        &[],
+    )
+    .await;
+    let scoped = client
+        .mint_scoped_token("acme.sources", None)
+        .await
+        .unwrap();
 
     let created = client
         .create_source(
@@ -242,15 +309,23 @@ async fn sources_are_created_read_patched_and_deleted_with_a_scoped_token() {
                 name: "stripe".into(),
                 workspace_id: scoped.workspace_id.clone(),
                 source_template_id: template_id.clone(),
-                source_config: object(json!({"account_id": "acct_1", "client_secret": "sk_test_1"})),
+                source_config: object(
+                    json!({"account_id": "acct_1", "client_secret": "sk_test_1"}),
+                ),
                 selected_connection_template_tags: Some(vec!["s3".into()]),
                 selected_connection_template_tags_mode: Some(TagMode::All),
             },
         )
         .await
         .unwrap();
-    assert_eq!(created.source_config["client_secret"], MASKED_SECRET, "secrets are masked");
-    assert_eq!(created.source_config["lookback_window_days"], 1, "template defaults apply");
+    assert_eq!(
+        created.source_config["client_secret"], MASKED_SECRET,
+        "secrets are masked"
+    );
+    assert_eq!(
+        created.source_config["lookback_window_days"], 1,
+        "template defaults apply"
+    );
     assert_eq!(created.selected_connection_template_tags, ["s3"]);
 
     let listed = client.list_sources(&scoped.token).await.unwrap();
@@ -263,27 +338,53 @@ async fn sources_are_created_read_patched_and_deleted_with_a_scoped_token() {
             &scoped.token,
             &created.id,
             &PatchSource {
-                source_config: Some(object(json!({"account_id": "acct_2", "client_secret": MASKED_SECRET}))),
+                source_config: Some(object(
+                    json!({"account_id": "acct_2", "client_secret": MASKED_SECRET}),
+                )),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
     assert_eq!(patched.source_config["account_id"], "acct_2");
-    let stored = sim.state().world().sources[&created.id].source.source_config.clone();
-    assert_eq!(stored["client_secret"], "sk_test_1", "a masked value keeps the stored secret");
+    let stored = sim.state().world().sources[&created.id]
+        .source
+        .source_config
+        .clone();
+    assert_eq!(
+        stored["client_secret"], "sk_test_1",
+        "a masked value keeps the stored secret"
+    );
 
-    client.delete_source(&scoped.token, &created.id).await.unwrap();
-    assert!(client.get_source(&scoped.token, &created.id).await.unwrap_err().is_not_found());
-    client.delete_source(&scoped.token, &created.id).await.expect("idempotent delete");
+    client
+        .delete_source(&scoped.token, &created.id)
+        .await
+        .unwrap();
+    assert!(
+        client
+            .get_source(&scoped.token, &created.id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    client
+        .delete_source(&scoped.token, &created.id)
+        .await
+        .expect("idempotent delete");
 }
 
 #[tokio::test]
 async fn a_scoped_token_used_on_another_workspaces_source_is_forbidden() {
     let sim = simulator().await;
     let client = client(&sim);
-    let tenant_a = client.mint_scoped_token("tenant-a.main", None).await.unwrap();
-    let tenant_b = client.mint_scoped_token("tenant-b.main", None).await.unwrap();
+    let tenant_a = client
+        .mint_scoped_token("tenant-a.main", None)
+        .await
+        .unwrap();
+    let tenant_b = client
+        .mint_scoped_token("tenant-b.main", None)
+        .await
+        .unwrap();
     let source = client
         .create_source(
             &tenant_a.token,
@@ -299,12 +400,18 @@ async fn a_scoped_token_used_on_another_workspaces_source_is_forbidden() {
         .await
         .unwrap();
     for result in [
-        client.get_source(&tenant_b.token, &source.id).await.map(|_| ()),
+        client
+            .get_source(&tenant_b.token, &source.id)
+            .await
+            .map(|_| ()),
         client.delete_source(&tenant_b.token, &source.id).await,
     ] {
         match result {
             Err(ApiError::Forbidden { endpoint, detail }) => {
-                assert!(matches!(endpoint, Endpoint::SourceGet | Endpoint::SourceDelete));
+                assert!(matches!(
+                    endpoint,
+                    Endpoint::SourceGet | Endpoint::SourceDelete
+                ));
                 assert_eq!(detail, "Access denied to this resource");
             }
             other => panic!("expected 403, got {other:?}"),
@@ -323,15 +430,27 @@ async fn a_scoped_token_used_on_another_workspaces_source_is_forbidden() {
             },
         )
         .await;
-    assert!(matches!(creating_elsewhere, Err(ApiError::Forbidden { .. })));
-    assert!(sim.state().world().sources.contains_key(&source.id), "nothing was deleted");
+    assert!(matches!(
+        creating_elsewhere,
+        Err(ApiError::Forbidden { .. })
+    ));
+    assert!(
+        sim.state().world().sources.contains_key(&source.id),
+        "nothing was deleted"
+    );
 }
 
 #[tokio::test]
 async fn a_missing_required_field_not_covered_by_the_template_is_a_422_naming_it() {
     let sim = simulator().await;
     let client = client(&sim);
-    let template_id = template(&client, POSTGRES_DEFINITION_ID, json!({"host": "db.internal", "port": 5432}), &[]).await;
+    let template_id = template(
+        &client,
+        POSTGRES_DEFINITION_ID,
+        json!({"host": "db.internal", "port": 5432}),
+        &[],
+    )
+    .await;
     let scoped = client.mint_scoped_token("acme.pg", None).await.unwrap();
     let request = |config: Value| CreateSource {
         name: "pg".into(),
@@ -347,12 +466,20 @@ async fn a_missing_required_field_not_covered_by_the_template_is_a_422_naming_it
         .unwrap_err();
     assert_eq!(error.status(), Some(422));
     assert!(
-        error.to_string().contains("body.source_config.username: field required"),
+        error
+            .to_string()
+            .contains("body.source_config.username: field required"),
         "{error}"
     );
-    assert!(!error.to_string().contains("host"), "fields covered by the template are not reported");
+    assert!(
+        !error.to_string().contains("host"),
+        "fields covered by the template are not reported"
+    );
     client
-        .create_source(&scoped.token, &request(json!({"database": "app", "username": "u"})))
+        .create_source(
+            &scoped.token,
+            &request(json!({"database": "app", "username": "u"})),
+        )
         .await
         .expect("complete once username is given");
 }
@@ -366,11 +493,22 @@ async fn an_expired_organization_token_is_reminted_transparently() {
 
     // The server's clock jumps past the token's expiry: the cached token is now expired there.
     sim.state().set_clock_offset(3600);
-    let minted = client.mint_scoped_token("acme.after-expiry", None).await.unwrap();
+    let minted = client
+        .mint_scoped_token("acme.after-expiry", None)
+        .await
+        .unwrap();
     assert!(!minted.workspace_id.is_empty());
-    assert_eq!(count(&sim, Endpoint::ScopedTokenCreate, 401), 1, "the stale token was refused once");
+    assert_eq!(
+        count(&sim, Endpoint::ScopedTokenCreate, 401),
+        1,
+        "the stale token was refused once"
+    );
     assert_eq!(count(&sim, Endpoint::ScopedTokenCreate, 200), 1);
-    assert_eq!(count(&sim, Endpoint::ApplicationToken, 200), 2, "one re-mint");
+    assert_eq!(
+        count(&sim, Endpoint::ApplicationToken, 200),
+        2,
+        "one re-mint"
+    );
 }
 
 #[tokio::test]
@@ -378,11 +516,16 @@ async fn revoked_credentials_give_one_remint_then_a_clear_error() {
     let sim = simulator().await;
     let mut config = sim.client_config();
     fast_retries(&mut config);
-    config.credentials = OrganizationCredentials::AccessToken(BearerToken::new("not-a-valid-token"));
+    config.credentials =
+        OrganizationCredentials::AccessToken(BearerToken::new("not-a-valid-token"));
     let static_client = AirbyteClient::new(config).unwrap();
     let error = static_client.list_template_tags().await.unwrap_err();
     assert!(matches!(error, ApiError::Unauthorized { .. }), "{error:?}");
-    assert_eq!(count(&sim, Endpoint::TemplateTagsList, 401), 1, "a static token is not retried");
+    assert_eq!(
+        count(&sim, Endpoint::TemplateTagsList, 401),
+        1,
+        "a static token is not retried"
+    );
 
     let mut config = sim.client_config();
     fast_retries(&mut config);
@@ -390,12 +533,26 @@ async fn revoked_credentials_give_one_remint_then_a_clear_error() {
         client_id: sim.state().config.client_id.clone(),
         client_secret: "wrong".to_string().into(),
     };
-    let error = AirbyteClient::new(config).unwrap().list_template_tags().await.unwrap_err();
+    let error = AirbyteClient::new(config)
+        .unwrap()
+        .list_template_tags()
+        .await
+        .unwrap_err();
     assert!(
-        matches!(error, ApiError::Unauthorized { endpoint: Endpoint::ApplicationToken, .. }),
+        matches!(
+            error,
+            ApiError::Unauthorized {
+                endpoint: Endpoint::ApplicationToken,
+                ..
+            }
+        ),
         "{error:?}"
     );
-    assert!(error.to_string().contains("Invalid authentication credentials"));
+    assert!(
+        error
+            .to_string()
+            .contains("Invalid authentication credentials")
+    );
 }
 
 #[tokio::test]
@@ -426,7 +583,10 @@ async fn a_429_with_retry_after_is_waited_out_then_succeeds() {
         ..Default::default()
     }];
     let started = Instant::now();
-    client.mint_scoped_token("acme.throttled", None).await.unwrap();
+    client
+        .mint_scoped_token("acme.throttled", None)
+        .await
+        .unwrap();
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_secs(1), "waited only {elapsed:?}");
     let log: Vec<_> = sim
@@ -470,7 +630,10 @@ async fn server_errors_twice_then_success() {
         max_failures: Some(2),
         ..Default::default()
     }];
-    client.list_source_templates(&[], TagMode::Any).await.unwrap();
+    client
+        .list_source_templates(&[], TagMode::Any)
+        .await
+        .unwrap();
     assert_eq!(count(&sim, Endpoint::SourceTemplatesList, 503), 2);
     assert_eq!(count(&sim, Endpoint::SourceTemplatesList, 200), 1);
 }
@@ -485,16 +648,32 @@ async fn persistent_server_errors_stop_after_the_attempt_budget() {
         status: 500,
         ..Default::default()
     }];
-    let error = client.list_source_templates(&[], TagMode::Any).await.unwrap_err();
-    assert!(matches!(error, ApiError::Server { status: 500, .. }), "{error:?}");
-    assert_eq!(count(&sim, Endpoint::SourceTemplatesList, 500), 4, "max_attempts");
+    let error = client
+        .list_source_templates(&[], TagMode::Any)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ApiError::Server { status: 500, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        count(&sim, Endpoint::SourceTemplatesList, 500),
+        4,
+        "max_attempts"
+    );
 }
 
 #[tokio::test]
 async fn client_errors_other_than_401_and_429_are_not_retried() {
     let sim = simulator().await;
     let client = client(&sim);
-    assert!(client.get_source_template("nope").await.unwrap_err().is_not_found());
+    assert!(
+        client
+            .get_source_template("nope")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert_eq!(count(&sim, Endpoint::SourceTemplateGet, 404), 1);
 }
 
@@ -528,7 +707,10 @@ async fn workspaces_are_listed_across_three_pages_and_updated_and_deleted() {
     let sim = simulator().await;
     let client = client(&sim);
     for i in 0..5 {
-        client.mint_scoped_token(&format!("paged-{i}.main"), None).await.unwrap();
+        client
+            .mint_scoped_token(&format!("paged-{i}.main"), None)
+            .await
+            .unwrap();
     }
     client.mint_scoped_token("other.main", None).await.unwrap();
     let query = WorkspaceQuery {
@@ -539,8 +721,17 @@ async fn workspaces_are_listed_across_three_pages_and_updated_and_deleted() {
     let all = client.list_workspaces(&query).await.unwrap();
     let mut names: Vec<String> = all.iter().map(|w| w.name.clone()).collect();
     names.sort();
-    assert_eq!(names, (0..5).map(|i| format!("paged-{i}.main")).collect::<Vec<_>>());
-    assert_eq!(count(&sim, Endpoint::WorkspacesList, 200), 3, "three pages of 2, 2 and 1");
+    assert_eq!(
+        names,
+        (0..5)
+            .map(|i| format!("paged-{i}.main"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        count(&sim, Endpoint::WorkspacesList, 200),
+        3,
+        "three pages of 2, 2 and 1"
+    );
 
     let target = &all[0];
     let inactive = client
@@ -557,13 +748,31 @@ async fn workspaces_are_listed_across_three_pages_and_updated_and_deleted() {
         .unwrap();
     assert_eq!(inactive_only.len(), 1);
     client.delete_workspace(&target.id).await.unwrap();
-    assert!(client.get_workspace(&target.id).await.unwrap_err().is_not_found());
-    client.delete_workspace(&target.id).await.expect("idempotent delete");
+    assert!(
+        client
+            .get_workspace(&target.id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    client
+        .delete_workspace(&target.id)
+        .await
+        .expect("idempotent delete");
 
     let bad_limit = client
-        .list_workspaces_page(&WorkspaceQuery { limit: Some(101), ..Default::default() }, None)
+        .list_workspaces_page(
+            &WorkspaceQuery {
+                limit: Some(101),
+                ..Default::default()
+            },
+            None,
+        )
         .await;
-    assert!(matches!(bad_limit, Err(ApiError::Validation { .. })), "{bad_limit:?}");
+    assert!(
+        matches!(bad_limit, Err(ApiError::Validation { .. })),
+        "{bad_limit:?}"
+    );
 }
 
 #[tokio::test]
@@ -593,7 +802,8 @@ async fn the_simulator_is_strict_about_headers_token_kinds_and_unknown_fields() 
         ),
         (
             "scoped token on an organization endpoint",
-            http.get(url("/api/v1/workspaces")).bearer_auth(scoped.token.expose()),
+            http.get(url("/api/v1/workspaces"))
+                .bearer_auth(scoped.token.expose()),
             401,
         ),
         (
@@ -634,7 +844,10 @@ async fn the_simulator_is_strict_about_headers_token_kinds_and_unknown_fields() 
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap();
         assert_eq!(status, expected, "{name}: {body}");
-        assert!(body.get("detail").is_some(), "{name}: FastAPI shape: {body}");
+        assert!(
+            body.get("detail").is_some(),
+            "{name}: FastAPI shape: {body}"
+        );
     }
 }
 
@@ -646,14 +859,35 @@ async fn the_admin_surface_reports_counters_requests_state_and_revokes_tokens() 
     let http = reqwest::Client::new();
     let base = sim.url().as_str().trim_end_matches('/').to_string();
 
-    let counters: Value = http.get(format!("{base}/_sim/counters")).send().await.unwrap().json().await.unwrap();
-    assert!(counters["calls"]
-        .as_array()
+    let counters: Value = http
+        .get(format!("{base}/_sim/counters"))
+        .send()
+        .await
         .unwrap()
-        .iter()
-        .any(|c| c["endpoint"] == "scoped_token_create" && c["status"] == 200 && c["count"] == 1));
-    let state: Value = http.get(format!("{base}/_sim/state")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(state["workspaces"][&scoped.workspace_id]["name"], "admin.main");
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        counters["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["endpoint"] == "scoped_token_create"
+                && c["status"] == 200
+                && c["count"] == 1)
+    );
+    let state: Value = http
+        .get(format!("{base}/_sim/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        state["workspaces"][&scoped.workspace_id]["name"],
+        "admin.main"
+    );
 
     let status = http
         .put(format!("{base}/_sim/faults"))
@@ -673,7 +907,10 @@ async fn the_admin_surface_reports_counters_requests_state_and_revokes_tokens() 
     assert_eq!(status, 204);
 
     assert!(client.scoped_token_info(&scoped.token).await.is_ok());
-    http.post(format!("{base}/_sim/revoke-tokens")).send().await.unwrap();
+    http.post(format!("{base}/_sim/revoke-tokens"))
+        .send()
+        .await
+        .unwrap();
     let error = client.scoped_token_info(&scoped.token).await.unwrap_err();
     assert!(matches!(error, ApiError::Unauthorized { .. }), "{error:?}");
     client
@@ -681,11 +918,24 @@ async fn the_admin_surface_reports_counters_requests_state_and_revokes_tokens() 
         .await
         .expect("the organization token is re-minted after revocation");
 
-    let requests: Value = http.get(format!("{base}/_sim/requests")).send().await.unwrap().json().await.unwrap();
+    let requests: Value = http
+        .get(format!("{base}/_sim/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let log = requests["requests"].as_array().unwrap();
-    assert!(log.iter().any(|r| r["endpoint"] == "scoped_token_info" && r["status"] == 401));
+    assert!(
+        log.iter()
+            .any(|r| r["endpoint"] == "scoped_token_info" && r["status"] == 401)
+    );
     let text = requests.to_string();
-    assert!(!text.contains(scoped.token.expose()), "the request log holds no token");
+    assert!(
+        !text.contains(scoped.token.expose()),
+        "the request log holds no token"
+    );
 }
 
 #[tokio::test]
@@ -695,5 +945,8 @@ async fn plain_http_to_a_remote_host_is_refused() {
         "org",
         OrganizationCredentials::AccessToken(BearerToken::new("t")),
     );
-    assert!(matches!(AirbyteClient::new(config), Err(ApiError::Config(_))));
+    assert!(matches!(
+        AirbyteClient::new(config),
+        Err(ApiError::Config(_))
+    ));
 }

@@ -136,7 +136,12 @@ pub(crate) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    pub fn new(endpoint: Endpoint, method: Method, path: impl Into<String>, auth: Auth<'a>) -> Self {
+    pub fn new(
+        endpoint: Endpoint,
+        method: Method,
+        path: impl Into<String>,
+        auth: Auth<'a>,
+    ) -> Self {
         Call {
             endpoint,
             method,
@@ -148,10 +153,12 @@ impl<'a> Call<'a> {
     }
 
     pub fn json(mut self, body: &impl Serialize) -> Result<Self, ApiError> {
-        self.body = Some(serde_json::to_value(body).map_err(|error| ApiError::Decode {
-            endpoint: self.endpoint,
-            message: format!("cannot encode request: {error}"),
-        })?);
+        self.body = Some(
+            serde_json::to_value(body).map_err(|error| ApiError::Decode {
+                endpoint: self.endpoint,
+                message: format!("cannot encode request: {error}"),
+            })?,
+        );
         Ok(self)
     }
 
@@ -401,7 +408,11 @@ impl AirbyteClient {
 
     /// Resolves a `next` link from a list answer into the cursor to send to *our* base URL: the
     /// organization token only ever goes to the configured host.
-    pub(crate) fn cursor_from_next(&self, endpoint: Endpoint, next: &str) -> Result<String, ApiError> {
+    pub(crate) fn cursor_from_next(
+        &self,
+        endpoint: Endpoint,
+        next: &str,
+    ) -> Result<String, ApiError> {
         let base = &self.inner.base_url;
         let url = base.join(next).map_err(|error| ApiError::Decode {
             endpoint,
@@ -521,7 +532,10 @@ mod tests {
             HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap(),
         );
         let wait = retry_after(&headers).unwrap();
-        assert!(wait > Duration::from_secs(110) && wait <= Duration::from_secs(120), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(110) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
 
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
@@ -548,7 +562,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             client
-                .cursor_from_next(Endpoint::WorkspacesList, "http://127.0.0.1:9000/api/v1/workspaces?cursor=abc&limit=2")
+                .cursor_from_next(
+                    Endpoint::WorkspacesList,
+                    "http://127.0.0.1:9000/api/v1/workspaces?cursor=abc&limit=2"
+                )
                 .unwrap(),
             "abc"
         );
@@ -558,8 +575,13 @@ mod tests {
                 .unwrap(),
             "rel"
         );
-        assert!(client
-            .cursor_from_next(Endpoint::WorkspacesList, "https://evil.example/api/v1/workspaces?cursor=abc")
-            .is_err());
+        assert!(
+            client
+                .cursor_from_next(
+                    Endpoint::WorkspacesList,
+                    "https://evil.example/api/v1/workspaces?cursor=abc"
+                )
+                .is_err()
+        );
     }
 }

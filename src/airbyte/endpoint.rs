@@ -211,9 +211,21 @@ mod tests {
     #[test]
     fn requests_are_classified_by_method_and_path() {
         let cases = [
-            ("POST", "/api/v1/embedded/scoped-token", Some(Endpoint::ScopedTokenCreate)),
-            ("GET", "/api/v1/workspaces/stats", Some(Endpoint::WorkspaceStats)),
-            ("GET", "/api/v1/workspaces/abc", Some(Endpoint::WorkspaceGet)),
+            (
+                "POST",
+                "/api/v1/embedded/scoped-token",
+                Some(Endpoint::ScopedTokenCreate),
+            ),
+            (
+                "GET",
+                "/api/v1/workspaces/stats",
+                Some(Endpoint::WorkspaceStats),
+            ),
+            (
+                "GET",
+                "/api/v1/workspaces/abc",
+                Some(Endpoint::WorkspaceGet),
+            ),
             (
                 "DELETE",
                 "/api/v1/integrations/templates/sources/t1/tags/pii",
@@ -223,7 +235,11 @@ mod tests {
             ("PATCH", "/api/v1/workspaces", None),
         ];
         for (method, path, expected) in cases {
-            assert_eq!(Endpoint::classify(method, path), expected, "{method} {path}");
+            assert_eq!(
+                Endpoint::classify(method, path),
+                expected,
+                "{method} {path}"
+            );
         }
     }
 

@@ -280,13 +280,18 @@ mod tests {
     #[test]
     fn status_codes_map_to_variants() {
         let body = br#"{"detail":"Access denied to this resource"}"#;
-        let cases: [(u16, fn(&ApiError) -> bool); 6] = [
+        type Check = fn(&ApiError) -> bool;
+        let cases: [(u16, Check); 6] = [
             (401, |e| matches!(e, ApiError::Unauthorized { .. })),
             (403, |e| matches!(e, ApiError::Forbidden { .. })),
             (404, |e| e.is_not_found()),
             (409, |e| matches!(e, ApiError::Rejected { status: 409, .. })),
-            (429, |e| matches!(e, ApiError::RateLimited { .. }) && e.is_transient()),
-            (503, |e| matches!(e, ApiError::Server { status: 503, .. }) && e.is_transient()),
+            (429, |e| {
+                matches!(e, ApiError::RateLimited { .. }) && e.is_transient()
+            }),
+            (503, |e| {
+                matches!(e, ApiError::Server { status: 503, .. }) && e.is_transient()
+            }),
         ];
         for (status, check) in cases {
             let error = ApiError::from_response(Endpoint::SourceGet, status, body, None);

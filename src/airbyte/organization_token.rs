@@ -91,8 +91,14 @@ mod tests {
 
     #[test]
     fn refresh_leaves_a_margin() {
-        assert_eq!(refresh_after(Duration::from_secs(900)), Duration::from_secs(720));
-        assert_eq!(refresh_after(Duration::from_secs(20)), Duration::from_secs(10));
+        assert_eq!(
+            refresh_after(Duration::from_secs(900)),
+            Duration::from_secs(720)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(20)),
+            Duration::from_secs(10)
+        );
         assert_eq!(refresh_after(Duration::from_secs(5)), Duration::ZERO);
     }
 
@@ -100,7 +106,10 @@ mod tests {
     fn lifetime_prefers_the_shorter_of_server_and_jwt() {
         let now = SystemTime::now();
         let opaque = BearerToken::new("opaque");
-        assert_eq!(token_lifetime(&opaque, Some(900), now), Duration::from_secs(900));
+        assert_eq!(
+            token_lifetime(&opaque, Some(900), now),
+            Duration::from_secs(900)
+        );
         assert_eq!(token_lifetime(&opaque, None, now), FALLBACK_LIFETIME);
     }
 

@@ -54,7 +54,8 @@ pub trait TemplateTagApi {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<TemplateTag, ApiError>> + Send;
-    fn list_template_tags(&self) -> impl Future<Output = Result<Vec<TemplateTag>, ApiError>> + Send;
+    fn list_template_tags(&self)
+    -> impl Future<Output = Result<Vec<TemplateTag>, ApiError>> + Send;
     fn delete_template_tag(
         &self,
         name: &str,
@@ -145,7 +146,11 @@ impl SourceTemplateApi for AirbyteClient {
         }
     }
 
-    async fn add_source_template_tag(&self, id: &str, tag: &str) -> Result<SourceTemplate, ApiError> {
+    async fn add_source_template_tag(
+        &self,
+        id: &str,
+        tag: &str,
+    ) -> Result<SourceTemplate, ApiError> {
         let path = format!("{TEMPLATES}/{}/tags", segment(id));
         let call = Call::new(
             Endpoint::SourceTemplateTagAdd,
@@ -153,7 +158,9 @@ impl SourceTemplateApi for AirbyteClient {
             path,
             Auth::Organization,
         )
-        .json(&TagRequest { tag: tag.to_string() })?;
+        .json(&TagRequest {
+            tag: tag.to_string(),
+        })?;
         self.call(call).await
     }
 
@@ -181,7 +188,9 @@ impl TemplateTagApi for AirbyteClient {
             TAGS,
             Auth::Organization,
         )
-        .json(&CreateTag { name: name.to_string() })?;
+        .json(&CreateTag {
+            name: name.to_string(),
+        })?;
         self.call(call).await
     }
 

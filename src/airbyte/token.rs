@@ -121,7 +121,15 @@ mod tests {
             token.expires_at(),
             Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000))
         );
-        assert_eq!(token.claims().unwrap().workspace_scope.unwrap().workspace_id, "ws-1");
+        assert_eq!(
+            token
+                .claims()
+                .unwrap()
+                .workspace_scope
+                .unwrap()
+                .workspace_id,
+            "ws-1"
+        );
     }
 
     #[test]

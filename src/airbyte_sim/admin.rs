@@ -15,8 +15,8 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::faults::{CallCount, FaultRule, RequestRecord};
 use super::fastapi::parse_body;
+use super::faults::{CallCount, FaultRule, RequestRecord};
 use super::state::SimState;
 
 #[derive(Serialize, Deserialize, Default)]
@@ -53,7 +53,10 @@ pub struct Requests {
 
 pub fn router() -> Router<Arc<SimState>> {
     Router::new()
-        .route("/_sim/faults", get(get_faults).put(put_faults).delete(clear_faults))
+        .route(
+            "/_sim/faults",
+            get(get_faults).put(put_faults).delete(clear_faults),
+        )
         .route("/_sim/revoke-tokens", post(revoke_tokens))
         .route("/_sim/token-ttl", put(put_token_ttl))
         .route("/_sim/clock", put(put_clock))
@@ -65,17 +68,27 @@ pub fn router() -> Router<Arc<SimState>> {
 
 async fn get_faults(State(state): State<Arc<SimState>>) -> Json<Faults> {
     Json(Faults {
-        rules: state.faults.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        rules: state
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
     })
 }
 
 async fn put_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     match parse_body::<Faults>(&body) {
         Ok(faults) => {
-            if let Some(bad) = faults.rules.iter().find(|r| !(0.0..=1.0).contains(&r.error_rate)) {
+            if let Some(bad) = faults
+                .rules
+                .iter()
+                .find(|r| !(0.0..=1.0).contains(&r.error_rate))
+            {
                 return (
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    Json(json!({"detail": format!("error_rate {} is outside 0..1", bad.error_rate)})),
+                    Json(
+                        json!({"detail": format!("error_rate {} is outside 0..1", bad.error_rate)}),
+                    ),
                 )
                     .into_response();
             }
@@ -87,7 +100,11 @@ async fn put_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Response
 }
 
 async fn clear_faults(State(state): State<Arc<SimState>>) -> StatusCode {
-    state.faults.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    state
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
     StatusCode::NO_CONTENT
 }
 

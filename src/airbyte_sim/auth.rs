@@ -130,7 +130,9 @@ pub fn unix_now() -> u64 {
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 #[cfg(test)]
@@ -153,13 +155,28 @@ mod tests {
         let now = unix_now();
         let token = signer.issue("org", None, Duration::from_secs(60), 0, now);
         assert!(signer.verify(&token, "org", 0, now + 59).is_ok());
-        assert!(signer.verify(&token, "org", 0, now + 60).is_err(), "expired");
-        assert!(signer.verify(&token, "org", 1, now).is_err(), "older generation");
-        assert!(signer.verify(&token, "other-org", 0, now).is_err(), "other org");
-        assert!(Signer::random().verify(&token, "org", 0, now).is_err(), "other key");
+        assert!(
+            signer.verify(&token, "org", 0, now + 60).is_err(),
+            "expired"
+        );
+        assert!(
+            signer.verify(&token, "org", 1, now).is_err(),
+            "older generation"
+        );
+        assert!(
+            signer.verify(&token, "other-org", 0, now).is_err(),
+            "other org"
+        );
+        assert!(
+            Signer::random().verify(&token, "org", 0, now).is_err(),
+            "other key"
+        );
         let mut tampered = token.clone();
         tampered.push('x');
-        assert!(signer.verify(&tampered, "org", 0, now).is_err(), "bad signature");
+        assert!(
+            signer.verify(&tampered, "org", 0, now).is_err(),
+            "bad signature"
+        );
     }
 
     #[test]

@@ -219,7 +219,13 @@ mod tests {
     #[test]
     fn faker_accepts_an_empty_config() {
         let catalog = Catalog::builtin();
-        assert!(catalog.get(FAKER_DEFINITION_ID).unwrap().validate(&Map::new(), &[]).is_empty());
+        assert!(
+            catalog
+                .get(FAKER_DEFINITION_ID)
+                .unwrap()
+                .validate(&Map::new(), &[])
+                .is_empty()
+        );
     }
 
     #[test]
@@ -242,6 +248,9 @@ mod tests {
             &object(json!({"a": {"x": 1, "y": 2}, "b": 1})),
             &object(json!({"a": {"y": 3}, "c": 4})),
         );
-        assert_eq!(Value::Object(merged), json!({"a": {"x": 1, "y": 3}, "b": 1, "c": 4}));
+        assert_eq!(
+            Value::Object(merged),
+            json!({"a": {"x": 1, "y": 3}, "b": 1, "c": 4})
+        );
     }
 }

@@ -31,7 +31,10 @@ impl SimError {
 
     pub fn field(loc: &[&str], msg: impl Into<String>, kind: &str) -> SimError {
         SimError::Validation(vec![FieldError {
-            loc: loc.iter().map(|part| LocPart::Name(part.to_string())).collect(),
+            loc: loc
+                .iter()
+                .map(|part| LocPart::Name(part.to_string()))
+                .collect(),
             msg: msg.into(),
             kind: Some(kind.into()),
         }])
@@ -76,7 +79,11 @@ impl IntoResponse for SimError {
 /// Parses a JSON body into `T` strictly, reporting the first problem FastAPI-style.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, SimError> {
     if body.is_empty() {
-        return Err(SimError::field(&["body"], "field required", "value_error.missing"));
+        return Err(SimError::field(
+            &["body"],
+            "field required",
+            "value_error.missing",
+        ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
@@ -103,7 +110,10 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, SimError> {
                 if !matches!(loc.last(), Some(LocPart::Name(last)) if *last == field) {
                     loc.push(LocPart::Name(field));
                 }
-                ("extra fields not permitted".to_string(), "value_error.extra")
+                (
+                    "extra fields not permitted".to_string(),
+                    "value_error.extra",
+                )
             } else if error.inner().is_syntax() || error.inner().is_eof() {
                 ("invalid JSON body".to_string(), "value_error.jsondecode")
             } else {
@@ -155,7 +165,8 @@ mod tests {
 
     #[test]
     fn an_unknown_field_is_refused() {
-        let result = parse_body::<ScopedTokenRequest>(br#"{"workspace_name": "a", "workspace": "b"}"#);
+        let result =
+            parse_body::<ScopedTokenRequest>(br#"{"workspace_name": "a", "workspace": "b"}"#);
         assert_eq!(
             loc_and_msg(result),
             ("body.workspace".into(), "extra fields not permitted".into())

@@ -167,7 +167,8 @@ pub async fn inject_and_record(
             true,
         ),
         None => (
-            next.run(Request::from_parts(parts, Body::from(bytes))).await,
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await,
             false,
         ),
     };
@@ -217,11 +218,22 @@ fn request_key(body: &[u8]) -> String {
     else {
         return String::new();
     };
-    ["workspace_name", "workspace_id", "name", "tag", "destination_name"]
-        .iter()
-        .filter_map(|key| fields.get(*key).and_then(|v| v.as_str()).map(|v| format!("{key}={v}")))
-        .collect::<Vec<_>>()
-        .join(",")
+    [
+        "workspace_name",
+        "workspace_id",
+        "name",
+        "tag",
+        "destination_name",
+    ]
+    .iter()
+    .filter_map(|key| {
+        fields
+            .get(*key)
+            .and_then(|v| v.as_str())
+            .map(|v| format!("{key}={v}"))
+    })
+    .collect::<Vec<_>>()
+    .join(",")
 }
 
 #[cfg(test)]

@@ -168,7 +168,9 @@ impl SimState {
     }
 
     pub fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn generation(&self) -> u64 {
@@ -226,9 +228,12 @@ impl SimState {
 
     fn principal(&self, headers: &HeaderMap) -> Result<Principal, SimError> {
         let token = auth::bearer(headers).ok_or(SimError::Unauthorized)?;
-        let claims = self
-            .signer
-            .verify(token, &self.config.organization_id, self.generation(), self.now())?;
+        let claims = self.signer.verify(
+            token,
+            &self.config.organization_id,
+            self.generation(),
+            self.now(),
+        )?;
         match (claims.typ.as_str(), claims.workspace_scope) {
             (SCOPED_TOKEN_TYPE, Some(scope)) => Ok(Principal::Workspace {
                 workspace_id: scope.workspace_id,
@@ -240,7 +245,11 @@ impl SimState {
 
     /// `X-Organization-Id`: when `required`, a missing header is a 401; a different organization is
     /// always a 403.
-    fn check_organization_header(&self, headers: &HeaderMap, required: bool) -> Result<(), SimError> {
+    fn check_organization_header(
+        &self,
+        headers: &HeaderMap,
+        required: bool,
+    ) -> Result<(), SimError> {
         match headers.get("x-organization-id").map(|v| v.to_str()) {
             None if required => Err(SimError::Unauthorized),
             None => Ok(()),

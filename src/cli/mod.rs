@@ -11,7 +11,11 @@ use crate::telemetry::LogFormat;
 pub type Outcome = Result<(), String>;
 
 #[derive(Debug, Parser)]
-#[command(name = "airbyte-embedded-operator", version, about = "Manage Airbyte Embedded tenants as Kubernetes resources")]
+#[command(
+    name = "airbyte-embedded-operator",
+    version,
+    about = "Manage Airbyte Embedded tenants as Kubernetes resources"
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, env = "AIRBYTE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

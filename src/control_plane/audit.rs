@@ -60,15 +60,22 @@ impl AuditEvent {
     }
 
     pub fn resource(&self) -> &str {
-        self.object_ref.as_ref().map(|o| o.resource.as_str()).unwrap_or("")
+        self.object_ref
+            .as_ref()
+            .map(|o| o.resource.as_str())
+            .unwrap_or("")
     }
 
     pub fn subresource(&self) -> Option<&str> {
-        self.object_ref.as_ref().and_then(|o| o.subresource.as_deref())
+        self.object_ref
+            .as_ref()
+            .and_then(|o| o.subresource.as_deref())
     }
 
     pub fn namespace(&self) -> Option<&str> {
-        self.object_ref.as_ref().and_then(|o| o.namespace.as_deref())
+        self.object_ref
+            .as_ref()
+            .and_then(|o| o.namespace.as_deref())
     }
 
     pub fn name(&self) -> Option<&str> {

@@ -13,17 +13,31 @@ pub const BIN_DIR_ENV: &str = "AIRBYTE_CONTROL_PLANE_BIN";
 
 const FILES: [(&str, &str); 5] = [
     ("build.sh", include_str!("../../control-plane/build.sh")),
-    ("kubernetes/go.mod", include_str!("../../control-plane/kubernetes/go.mod")),
-    ("kubernetes/go.sum", include_str!("../../control-plane/kubernetes/go.sum")),
-    ("etcd/go.mod", include_str!("../../control-plane/etcd/go.mod")),
-    ("etcd/go.sum", include_str!("../../control-plane/etcd/go.sum")),
+    (
+        "kubernetes/go.mod",
+        include_str!("../../control-plane/kubernetes/go.mod"),
+    ),
+    (
+        "kubernetes/go.sum",
+        include_str!("../../control-plane/kubernetes/go.sum"),
+    ),
+    (
+        "etcd/go.mod",
+        include_str!("../../control-plane/etcd/go.mod"),
+    ),
+    (
+        "etcd/go.sum",
+        include_str!("../../control-plane/etcd/go.sum"),
+    ),
 ];
 
 pub const BINARIES: [&str; 3] = ["etcd", "kube-apiserver", "kube-controller-manager"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum BinariesError {
-    #[error("the Go toolchain (go) is not installed: it is needed once to build the local control plane; install Go, or use an existing cluster with --kubeconfig")]
+    #[error(
+        "the Go toolchain (go) is not installed: it is needed once to build the local control plane; install Go, or use an existing cluster with --kubeconfig"
+    )]
     NoGo,
     #[error("{BIN_DIR_ENV}={0} does not hold etcd, kube-apiserver and kube-controller-manager")]
     Incomplete(String),
@@ -48,7 +62,13 @@ pub fn ensure() -> Result<PathBuf, BinariesError> {
             Err(BinariesError::Incomplete(dir.display().to_string()))
         };
     }
-    if Command::new("go").arg("version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+    if Command::new("go")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
         return Err(BinariesError::NoGo);
     }
     let work = tempfile::tempdir()?;
@@ -82,6 +102,9 @@ pub fn ensure() -> Result<PathBuf, BinariesError> {
     if complete(&dir) {
         Ok(dir)
     } else {
-        Err(BinariesError::Build(format!("no binaries in {}", dir.display())))
+        Err(BinariesError::Build(format!(
+            "no binaries in {}",
+            dir.display()
+        )))
     }
 }

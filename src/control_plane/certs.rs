@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 /// PEM files written into the control plane's folder.
@@ -24,7 +24,10 @@ pub struct PkiFiles {
     pub service_account_public_key: PathBuf,
 }
 
-fn client_params(common_name: &str, organization: Option<&str>) -> Result<CertificateParams, rcgen::Error> {
+fn client_params(
+    common_name: &str,
+    organization: Option<&str>,
+) -> Result<CertificateParams, rcgen::Error> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, common_name);
@@ -32,7 +35,10 @@ fn client_params(common_name: &str, organization: Option<&str>) -> Result<Certif
         name.push(DnType::OrganizationName, organization);
     }
     params.distinguished_name = name;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     Ok(params)
 }
@@ -48,9 +54,10 @@ pub fn generate(dir: &Path) -> Result<PkiFiles, Box<dyn std::error::Error + Send
 
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "airbyte-embedded-operator local control plane CA");
+    ca_params.distinguished_name.push(
+        DnType::CommonName,
+        "airbyte-embedded-operator local control plane CA",
+    );
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -61,11 +68,17 @@ pub fn generate(dir: &Path) -> Result<PkiFiles, Box<dyn std::error::Error + Send
     let ca = Issuer::new(ca_params, ca_key);
 
     let serving_key = KeyPair::generate()?;
-    let mut serving = CertificateParams::new(vec!["localhost".to_string(), "kubernetes".to_string(), "kubernetes.default.svc".to_string()])?;
+    let mut serving = CertificateParams::new(vec![
+        "localhost".to_string(),
+        "kubernetes".to_string(),
+        "kubernetes.default.svc".to_string(),
+    ])?;
     serving
         .subject_alt_names
         .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
-    serving.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    serving
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
     serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let serving_cert = serving.signed_by(&serving_key, &ca)?;
 
@@ -85,6 +98,9 @@ pub fn generate(dir: &Path) -> Result<PkiFiles, Box<dyn std::error::Error + Send
         controller_manager_cert: write("kube-controller-manager.crt", &kcm_cert.pem())?,
         controller_manager_key: write("kube-controller-manager.key", &kcm_key.serialize_pem())?,
         service_account_key: write("service-account.key", &service_account_key.serialize_pem())?,
-        service_account_public_key: write("service-account.pub", &service_account_key.public_key_pem())?,
+        service_account_public_key: write(
+            "service-account.pub",
+            &service_account_key.public_key_pem(),
+        )?,
     })
 }

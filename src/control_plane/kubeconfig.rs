@@ -25,7 +25,12 @@ fn b64(path: &Path) -> std::io::Result<String> {
 }
 
 /// Writes a single-context kubeconfig for `server`, trusting `ca`.
-pub fn write(path: &Path, server: &str, ca: &Path, credentials: Credentials<'_>) -> std::io::Result<()> {
+pub fn write(
+    path: &Path,
+    server: &str,
+    ca: &Path,
+    credentials: Credentials<'_>,
+) -> std::io::Result<()> {
     let user = match credentials {
         Credentials::Certificate { cert, key } => json!({
             "client-certificate-data": b64(cert)?,
@@ -72,7 +77,8 @@ pub fn write_admin(path: &Path, server: &str, pki: &PkiFiles) -> std::io::Result
 
 /// A client from a kubeconfig file.
 pub async fn client(path: &Path) -> Result<Client, ControlPlaneError> {
-    let kubeconfig = Kubeconfig::read_from(path).map_err(|e| ControlPlaneError::Client(e.to_string()))?;
+    let kubeconfig =
+        Kubeconfig::read_from(path).map_err(|e| ControlPlaneError::Client(e.to_string()))?;
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|e| ControlPlaneError::Client(e.to_string()))?;
@@ -98,7 +104,9 @@ pub async fn service_account_token(
     let answer: TokenRequest = accounts
         .create_subresource("token", name, &PostParams::default(), &request)
         .await
-        .map_err(|e| ControlPlaneError::Client(format!("TokenRequest for {namespace}/{name}: {e}")))?;
+        .map_err(|e| {
+            ControlPlaneError::Client(format!("TokenRequest for {namespace}/{name}: {e}"))
+        })?;
     answer
         .status
         .and_then(|status| status.token)

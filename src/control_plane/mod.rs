@@ -192,7 +192,10 @@ impl ControlPlane {
         ];
         self.etcd = Some(self.spawn("etcd", args)?);
         let health = format!("{}/health", self.etcd_url);
-        let http = reqwest::Client::builder().no_proxy().build().map_err(|e| ControlPlaneError::Client(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| ControlPlaneError::Client(e.to_string()))?;
         wait_until(deadline, "etcd", self.etcd.as_mut(), || {
             let http = http.clone();
             let health = health.clone();
@@ -215,14 +218,23 @@ impl ControlPlane {
             format!("--tls-private-key-file={}", p(&pki.serving_key)),
             format!("--client-ca-file={}", p(&pki.ca_cert)),
             "--service-account-issuer=https://kubernetes.default.svc".into(),
-            format!("--service-account-key-file={}", p(&pki.service_account_public_key)),
-            format!("--service-account-signing-key-file={}", p(&pki.service_account_key)),
+            format!(
+                "--service-account-key-file={}",
+                p(&pki.service_account_public_key)
+            ),
+            format!(
+                "--service-account-signing-key-file={}",
+                p(&pki.service_account_key)
+            ),
             "--service-cluster-ip-range=10.0.0.0/24".into(),
             "--authorization-mode=RBAC".into(),
             "--allow-privileged=true".into(),
             "--endpoint-reconciler-type=none".into(),
             format!("--cert-dir={}", p(&self.dir.join("pki"))),
-            format!("--audit-policy-file={}", p(&self.dir.join("audit-policy.yaml"))),
+            format!(
+                "--audit-policy-file={}",
+                p(&self.dir.join("audit-policy.yaml"))
+            ),
             format!("--audit-log-path={}", p(self.audit.path())),
             "--audit-log-format=json".into(),
             "--audit-log-mode=blocking".into(),
@@ -252,7 +264,10 @@ impl ControlPlane {
         .await
     }
 
-    async fn start_controller_manager(&mut self, deadline: Instant) -> Result<(), ControlPlaneError> {
+    async fn start_controller_manager(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<(), ControlPlaneError> {
         let kcm_kubeconfig = self.dir.join("kube-controller-manager.kubeconfig");
         kubeconfig::write(
             &kcm_kubeconfig,
@@ -271,7 +286,10 @@ impl ControlPlane {
             format!("--authentication-kubeconfig={k}"),
             format!("--authorization-kubeconfig={k}"),
             format!("--controllers={CONTROLLERS}"),
-            format!("--service-account-private-key-file={}", self.pki.service_account_key.display()),
+            format!(
+                "--service-account-private-key-file={}",
+                self.pki.service_account_key.display()
+            ),
             format!("--root-ca-file={}", self.pki.ca_cert.display()),
             "--use-service-account-credentials=true".into(),
             "--leader-elect=false".into(),
@@ -282,10 +300,15 @@ impl ControlPlane {
         ];
         self.controller_manager = Some(self.spawn("kube-controller-manager", args)?);
         let client = self.admin_client().await?;
-        wait_until(deadline, "kube-controller-manager", self.controller_manager.as_mut(), || {
-            let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
-            async move { accounts.get_opt("default").await.ok().flatten().is_some() }
-        })
+        wait_until(
+            deadline,
+            "kube-controller-manager",
+            self.controller_manager.as_mut(),
+            || {
+                let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+                async move { accounts.get_opt("default").await.ok().flatten().is_some() }
+            },
+        )
         .await
     }
 
@@ -322,7 +345,11 @@ impl ControlPlane {
 
     /// Stops the three processes, the controller manager first.
     pub fn stop(&mut self) {
-        for child in [&mut self.controller_manager, &mut self.apiserver, &mut self.etcd] {
+        for child in [
+            &mut self.controller_manager,
+            &mut self.apiserver,
+            &mut self.etcd,
+        ] {
             if let Some(mut child) = child.take() {
                 child.stop(Duration::from_secs(10));
             }

@@ -7,8 +7,8 @@
 //! a terminal's Ctrl-C reaches only us, and we stop the children in order.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
@@ -45,7 +45,12 @@ pub struct ManagedChild {
 
 impl ManagedChild {
     /// Starts `program` with `args`, its stdout and stderr appended to `log`.
-    pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> std::io::Result<ManagedChild> {
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> std::io::Result<ManagedChild> {
         let out = File::options().create(true).append(true).open(log)?;
         let err = out.try_clone()?;
         let mut command = Command::new(program);

@@ -55,11 +55,22 @@ async fn kubectl_story(generation: Generation) {
     let ctx = TestContext::new(&format!("kubectl-{}", short(generation))).await;
     let tools = ctx.tools(generation);
     let ns = ctx.namespace.as_str();
-    let group = format!("{}-{}.e2e.airbyte.ai", short(generation), &ns[ns.len() - 6..]);
+    let group = format!(
+        "{}-{}.e2e.airbyte.ai",
+        short(generation),
+        &ns[ns.len() - 6..]
+    );
 
-    tools.kubectl_stdin(&["apply", "-f", "-"], &widget_crd(&group)).success();
     tools
-        .kubectl(&["wait", "--for=condition=Established", &format!("crd/widgets.{group}"), "--timeout=60s"])
+        .kubectl_stdin(&["apply", "-f", "-"], &widget_crd(&group))
+        .success();
+    tools
+        .kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/widgets.{group}"),
+            "--timeout=60s",
+        ])
         .success();
 
     let objects = format!(
@@ -75,33 +86,79 @@ stringData: {{password: hunter2}}
 "#
     );
     // Discovery of a CRD established a moment ago can lag in kubectl's cache: retry briefly.
-    wait_for("the widget to be applied", Duration::from_secs(30), || async {
-        tools.kubectl_stdin(&["apply", "-f", "-"], &objects).ok().then_some(())
-    })
+    wait_for(
+        "the widget to be applied",
+        Duration::from_secs(30),
+        || async {
+            tools
+                .kubectl_stdin(&["apply", "-f", "-"], &objects)
+                .ok()
+                .then_some(())
+        },
+    )
     .await;
 
     // Fully qualified: other tests install `widgets` of other groups at the same time.
     let widgets_resource = format!("widgets.{group}");
     let widget = |name: &str| format!("{widgets_resource}/{name}");
-    let table = tools.kubectl(&["get", &widgets_resource, "-n", ns]).success().stdout();
-    assert!(table.contains("SIZE") && table.contains("READY"), "printer columns: {table}");
-    assert!(table.lines().any(|l| l.starts_with("w1") && l.contains(" 3 ")), "{table}");
-    let yaml = tools.kubectl(&["get", &widget("w1"), "-n", ns, "-o", "yaml"]).success().stdout();
-    assert!(yaml.contains("size: 3") && yaml.contains("color: red"), "{yaml}");
-    let password = tools
-        .kubectl(&["get", "secret", "creds", "-n", ns, "-o", "jsonpath={.data.password}"])
+    let table = tools
+        .kubectl(&["get", &widgets_resource, "-n", ns])
         .success()
         .stdout();
-    assert_eq!(password.trim(), "aHVudGVyMg==", "stringData was stored as data");
+    assert!(
+        table.contains("SIZE") && table.contains("READY"),
+        "printer columns: {table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("w1") && l.contains(" 3 ")),
+        "{table}"
+    );
+    let yaml = tools
+        .kubectl(&["get", &widget("w1"), "-n", ns, "-o", "yaml"])
+        .success()
+        .stdout();
+    assert!(
+        yaml.contains("size: 3") && yaml.contains("color: red"),
+        "{yaml}"
+    );
+    let password = tools
+        .kubectl(&[
+            "get",
+            "secret",
+            "creds",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.data.password}",
+        ])
+        .success()
+        .stdout();
+    assert_eq!(
+        password.trim(),
+        "aHVudGVyMg==",
+        "stringData was stored as data"
+    );
 
     // The test plays controller: it sets Ready through the status subresource.
-    let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(&group, "v1", "Widget"), "widgets");
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(&group, "v1", "Widget"),
+        "widgets",
+    );
     let widgets: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &resource);
     let waiter = {
         let tools = ctx.tools(generation);
         let (ns, w1) = (ns.to_string(), widget("w1"));
         std::thread::spawn(move || {
-            tools.kubectl(&["wait", "--for=condition=Ready", &w1, "-n", &ns, "--timeout=60s"])
+            tools.kubectl(&[
+                "wait",
+                "--for=condition=Ready",
+                &w1,
+                "-n",
+                &ns,
+                "--timeout=60s",
+            ])
         })
     };
     let status = json!({"status": {"conditions": [{
@@ -113,48 +170,94 @@ stringData: {{password: hunter2}}
         .await
         .unwrap();
     waiter.join().unwrap().success();
-    let table = tools.kubectl(&["get", &widgets_resource, "-n", ns]).success().stdout();
-    assert!(table.lines().any(|l| l.starts_with("w1") && l.contains("True")), "{table}");
+    let table = tools
+        .kubectl(&["get", &widgets_resource, "-n", ns])
+        .success()
+        .stdout();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("w1") && l.contains("True")),
+        "{table}"
+    );
 
     let server_side = format!(
         "apiVersion: {group}/v1\nkind: Widget\nmetadata: {{name: w2, namespace: {ns}}}\nspec: {{size: 5}}\n"
     );
     for _ in 0..2 {
         tools
-            .kubectl_stdin(&["apply", "--server-side", "--field-manager=e2e", "-f", "-"], &server_side)
+            .kubectl_stdin(
+                &["apply", "--server-side", "--field-manager=e2e", "-f", "-"],
+                &server_side,
+            )
             .success();
     }
     let managers = tools
-        .kubectl(&["get", &widget("w2"), "-n", ns, "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"])
+        .kubectl(&[
+            "get",
+            &widget("w2"),
+            "-n",
+            ns,
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
         .success()
         .stdout();
     assert_eq!(managers.trim(), "e2e");
 
     // Deletion waits for a finalizer that the test removes.
     let finalizer = json!({"metadata": {"finalizers": ["e2e.airbyte.ai/hold"]}});
-    widgets.patch("w1", &PatchParams::default(), &Patch::Merge(&finalizer)).await.unwrap();
+    widgets
+        .patch("w1", &PatchParams::default(), &Patch::Merge(&finalizer))
+        .await
+        .unwrap();
     let deleter = {
         let tools = ctx.tools(generation);
         let (ns, w1) = (ns.to_string(), widget("w1"));
         std::thread::spawn(move || tools.kubectl(&["delete", &w1, "-n", &ns, "--timeout=60s"]))
     };
-    wait_for("the deletion timestamp", Duration::from_secs(30), || async {
-        widgets.get("w1").await.ok()?.metadata.deletion_timestamp.map(|_| ())
-    })
+    wait_for(
+        "the deletion timestamp",
+        Duration::from_secs(30),
+        || async {
+            widgets
+                .get("w1")
+                .await
+                .ok()?
+                .metadata
+                .deletion_timestamp
+                .map(|_| ())
+        },
+    )
     .await;
-    assert!(!deleter.is_finished(), "kubectl delete returned while the finalizer was still there");
+    assert!(
+        !deleter.is_finished(),
+        "kubectl delete returned while the finalizer was still there"
+    );
     let release = json!({"metadata": {"finalizers": null}});
-    widgets.patch("w1", &PatchParams::default(), &Patch::Merge(&release)).await.unwrap();
+    widgets
+        .patch("w1", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .unwrap();
     deleter.join().unwrap().success();
     assert!(widgets.get_opt("w1").await.unwrap().is_none());
 
     let invalid = format!(
         "apiVersion: {group}/v1\nkind: Widget\nmetadata: {{name: bad, namespace: {ns}}}\nspec: {{size: big}}\n"
     );
-    let refused = tools.kubectl_stdin(&["apply", "-f", "-"], &invalid).failure();
-    assert!(refused.stderr().contains("spec.size"), "{}", refused.stderr());
+    let refused = tools
+        .kubectl_stdin(&["apply", "-f", "-"], &invalid)
+        .failure();
+    assert!(
+        refused.stderr().contains("spec.size"),
+        "{}",
+        refused.stderr()
+    );
 
-    tools.kubectl(&["delete", "crd", &format!("widgets.{group}"), "--wait=false"]).success();
+    tools
+        .kubectl(&["delete", "crd", &format!("widgets.{group}"), "--wait=false"])
+        .success();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,23 +278,40 @@ async fn helm_story(generation: Generation) {
     let chart = repo_path("tests/fixtures/e2e-chart");
     let chart = chart.to_str().unwrap();
 
-    tools.helm(&["install", &release, chart, "-n", ns]).success();
+    tools
+        .helm(&["install", &release, chart, "-n", ns])
+        .success();
     let list = tools.helm(&["list", "-n", ns]).success().stdout();
-    assert!(list.contains(&release) && list.contains("deployed"), "{list}");
+    assert!(
+        list.contains(&release) && list.contains("deployed"),
+        "{list}"
+    );
 
-    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(ctx.client.clone(), ns);
     let replicas = |d: k8s_openapi::api::apps::v1::Deployment| d.spec.replicas;
     assert_eq!(replicas(deployments.get(&release).await.unwrap()), Some(1));
 
-    tools.helm(&["upgrade", &release, chart, "-n", ns, "--set", "replicas=2"]).success();
+    tools
+        .helm(&["upgrade", &release, chart, "-n", ns, "--set", "replicas=2"])
+        .success();
     assert_eq!(replicas(deployments.get(&release).await.unwrap()), Some(2));
-    let history = tools.helm(&["history", &release, "-n", ns]).success().stdout();
+    let history = tools
+        .helm(&["history", &release, "-n", ns])
+        .success()
+        .stdout();
     assert!(history.lines().count() >= 3, "two revisions: {history}");
 
     tools.helm(&["uninstall", &release, "-n", ns]).success();
     assert!(deployments.get_opt(&release).await.unwrap().is_none());
     let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(ctx.client.clone());
-    assert!(roles.get_opt(&format!("{release}-gadgets")).await.unwrap().is_none());
+    assert!(
+        roles
+            .get_opt(&format!("{release}-gadgets"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let list = tools.helm(&["list", "-n", ns]).success().stdout();
     assert!(!list.contains(&release), "{list}");
 }

@@ -18,7 +18,12 @@ fn children(pid: u32) -> Vec<u32> {
             continue;
         };
         // Fields after the command name (which may hold spaces) start after the last ')'.
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
         if fields.get(1).and_then(|ppid| ppid.parse::<u32>().ok()) == Some(pid) {
             found.push(child);
         }
@@ -28,7 +33,11 @@ fn children(pid: u32) -> Vec<u32> {
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .map(|stat| {
+            !stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -47,25 +56,45 @@ async fn start_and_stop(signal: nix::sys::signal::Signal) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let line = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout).lines().map_while(Result::ok).find(|l| l.starts_with("control plane ready"))
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("control plane ready"))
     })
     .await
     .unwrap()
     .expect("the control plane became ready");
-    assert!(line.contains(&format!("export KUBECONFIG={}", dir.path().join("kubeconfig").display())), "{line}");
+    assert!(
+        line.contains(&format!(
+            "export KUBECONFIG={}",
+            dir.path().join("kubeconfig").display()
+        )),
+        "{line}"
+    );
     let pid = child.id();
     let spawned = children(pid);
-    assert_eq!(spawned.len(), 3, "etcd, kube-apiserver and kube-controller-manager: {spawned:?}");
+    assert_eq!(
+        spawned.len(),
+        3,
+        "etcd, kube-apiserver and kube-controller-manager: {spawned:?}"
+    );
 
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     if signal == nix::sys::signal::Signal::SIGTERM {
         assert!(status.success(), "a SIGTERM is a clean stop: {status}");
     }
-    wait_for("the control plane processes to exit", Duration::from_secs(20), || {
-        let left: Vec<u32> = spawned.iter().copied().filter(|p| alive(*p)).collect();
-        async move { left.is_empty().then_some(()) }
-    })
+    wait_for(
+        "the control plane processes to exit",
+        Duration::from_secs(20),
+        || {
+            let left: Vec<u32> = spawned.iter().copied().filter(|p| alive(*p)).collect();
+            async move { left.is_empty().then_some(()) }
+        },
+    )
     .await;
 }
 

@@ -17,9 +17,15 @@ pub use tokens::valid_origin;
 
 pub fn router() -> Router<Arc<SimState>> {
     Router::new()
-        .route("/api/v1/account/applications/token", post(tokens::application_token))
+        .route(
+            "/api/v1/account/applications/token",
+            post(tokens::application_token),
+        )
         .route("/api/v1/embedded/scoped-token", post(tokens::scoped_token))
-        .route("/api/v1/embedded/scoped-token/info", get(tokens::scoped_token_info))
+        .route(
+            "/api/v1/embedded/scoped-token/info",
+            get(tokens::scoped_token_info),
+        )
         .route("/api/v1/embedded/widget-token", post(tokens::widget_token))
         .route(
             "/api/v1/integrations/templates/sources",
@@ -71,7 +77,9 @@ pub fn router() -> Router<Arc<SimState>> {
         )
         .route(
             "/api/v1/embedded/sources/{id}",
-            get(sources::get).patch(sources::patch).delete(sources::delete),
+            get(sources::get)
+                .patch(sources::patch)
+                .delete(sources::delete),
         )
         .route("/api/v1/workspaces", get(workspaces::list))
         .route("/api/v1/workspaces/stats", get(workspaces::stats))

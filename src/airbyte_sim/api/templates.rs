@@ -1,6 +1,5 @@
 //! Source templates, connection templates and template tags (organization token).
 
-
 use std::sync::Arc;
 
 use axum::Json;
@@ -117,16 +116,24 @@ pub async fn create_source(
     if request.organization_id != state.config.organization_id {
         return Err(SimError::Forbidden);
     }
-    check_uuid(&request.actor_definition_id, &["body", "actor_definition_id"])?;
-    let connector = state.catalog.get(&request.actor_definition_id).ok_or_else(|| {
-        SimError::field(
-            &["body", "actor_definition_id"],
-            "unknown connector definition",
-            "value_error",
-        )
-    })?;
-    let errors =
-        connector.validate_partial(&request.partial_default_config, &["body", "partial_default_config"]);
+    check_uuid(
+        &request.actor_definition_id,
+        &["body", "actor_definition_id"],
+    )?;
+    let connector = state
+        .catalog
+        .get(&request.actor_definition_id)
+        .ok_or_else(|| {
+            SimError::field(
+                &["body", "actor_definition_id"],
+                "unknown connector definition",
+                "value_error",
+            )
+        })?;
+    let errors = connector.validate_partial(
+        &request.partial_default_config,
+        &["body", "partial_default_config"],
+    );
     if !errors.is_empty() {
         return Err(SimError::Validation(errors));
     }
@@ -148,7 +155,9 @@ pub async fn create_source(
     };
     let mut world = state.world();
     world.ensure_tags(&state.config.organization_id, &template.tags);
-    world.source_templates.insert(template.id.clone(), template.clone());
+    world
+        .source_templates
+        .insert(template.id.clone(), template.clone());
     Ok(Json(template))
 }
 
@@ -251,7 +260,10 @@ pub async fn add_source_tag(
     let request: TagRequest = parse_body(&body)?;
     check_tag_name(&request.tag, &["body", "tag"])?;
     let mut world = state.world();
-    world.ensure_tags(&state.config.organization_id, std::slice::from_ref(&request.tag));
+    world.ensure_tags(
+        &state.config.organization_id,
+        std::slice::from_ref(&request.tag),
+    );
     let template = own_template(&state, &mut world.source_templates, &id)?;
     if !template.tags.contains(&request.tag) {
         template.tags.push(request.tag);
@@ -295,7 +307,10 @@ pub async fn create_tag(
             retry_after: None,
         });
     }
-    world.ensure_tags(&state.config.organization_id, std::slice::from_ref(&request.name));
+    world.ensure_tags(
+        &state.config.organization_id,
+        std::slice::from_ref(&request.name),
+    );
     Ok(Json(world.tags[&request.name].clone()))
 }
 
@@ -360,7 +375,10 @@ pub async fn delete_tag(
 }
 
 /// Tag endpoints accept the operator token or a scoped token.
-fn require_organization_or_workspace(state: &SimState, headers: &HeaderMap) -> Result<(), SimError> {
+fn require_organization_or_workspace(
+    state: &SimState,
+    headers: &HeaderMap,
+) -> Result<(), SimError> {
     match state.require_organization(headers, false) {
         Err(SimError::Unauthorized) => state.require_workspace(headers, false).map(|_| ()),
         other => other,
@@ -473,7 +491,10 @@ pub async fn create_connection(
             "value_error",
         ));
     }
-    check_connection_fields(&request.cron_expression, &request.non_breaking_changes_preference)?;
+    check_connection_fields(
+        &request.cron_expression,
+        &request.non_breaking_changes_preference,
+    )?;
     let now = timestamp();
     let template = ConnectionTemplate {
         id: uuid::Uuid::new_v4().to_string(),
@@ -490,7 +511,9 @@ pub async fn create_connection(
     };
     let mut world = state.world();
     world.ensure_tags(&state.config.organization_id, &template.tags);
-    world.connection_templates.insert(template.id.clone(), template.clone());
+    world
+        .connection_templates
+        .insert(template.id.clone(), template.clone());
     Ok(Json(masked(&template)))
 }
 
@@ -510,7 +533,10 @@ pub async fn get_connection(
 ) -> Result<Json<ConnectionTemplate>, SimError> {
     state.require_organization(&headers, false)?;
     let mut world = state.world();
-    Ok(Json(masked(connection_mut(&mut world.connection_templates, &id)?)))
+    Ok(Json(masked(connection_mut(
+        &mut world.connection_templates,
+        &id,
+    )?)))
 }
 
 pub async fn patch_connection(
@@ -521,7 +547,10 @@ pub async fn patch_connection(
 ) -> Result<Json<ConnectionTemplate>, SimError> {
     state.require_organization(&headers, false)?;
     let patch: PatchConnectionTemplate = parse_body(&body)?;
-    check_connection_fields(&patch.cron_expression, &patch.non_breaking_changes_preference)?;
+    check_connection_fields(
+        &patch.cron_expression,
+        &patch.non_breaking_changes_preference,
+    )?;
     let mut world = state.world();
     let template = connection_mut(&mut world.connection_templates, &id)?;
     if let Some(v) = patch.destination_name {
@@ -567,7 +596,10 @@ pub async fn add_connection_tag(
     let request: TagRequest = parse_body(&body)?;
     check_tag_name(&request.tag, &["body", "tag"])?;
     let mut world = state.world();
-    world.ensure_tags(&state.config.organization_id, std::slice::from_ref(&request.tag));
+    world.ensure_tags(
+        &state.config.organization_id,
+        std::slice::from_ref(&request.tag),
+    );
     let template = connection_mut(&mut world.connection_templates, &id)?;
     if !template.tags.contains(&request.tag) {
         template.tags.push(request.tag);
@@ -587,8 +619,6 @@ pub async fn remove_connection_tag(
     Ok(Json(masked(template)))
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,14 +636,21 @@ mod tests {
         ];
         for (wanted, mode, expected) in cases {
             let wanted: Vec<String> = wanted.into_iter().map(String::from).collect();
-            assert_eq!(tags_match(&have, &wanted, mode), expected, "{wanted:?} {mode:?}");
+            assert_eq!(
+                tags_match(&have, &wanted, mode),
+                expected,
+                "{wanted:?} {mode:?}"
+            );
         }
     }
 
     #[test]
     fn tag_queries_repeat_keys() {
         let (tags, mode) = tag_filter(Some("tags=a&tags=b&tags_mode=all")).unwrap();
-        assert_eq!((tags, mode), (vec!["a".to_string(), "b".to_string()], TagMode::All));
+        assert_eq!(
+            (tags, mode),
+            (vec!["a".to_string(), "b".to_string()], TagMode::All)
+        );
         assert!(tag_filter(Some("tags_mode=some")).is_err());
     }
 }

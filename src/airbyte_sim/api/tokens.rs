@@ -93,8 +93,14 @@ pub async fn scoped_token(
     if let Some(region) = &request.region_id {
         check_uuid(region, &["body", "region_id"])?;
     }
-    let workspace_id = workspace_for(&state, &request.workspace_name, request.region_id.as_deref());
-    Ok(Json(json!({"token": state.issue_scoped_token(&workspace_id)})))
+    let workspace_id = workspace_for(
+        &state,
+        &request.workspace_name,
+        request.region_id.as_deref(),
+    );
+    Ok(Json(
+        json!({"token": state.issue_scoped_token(&workspace_id)}),
+    ))
 }
 
 pub async fn scoped_token_info(
@@ -140,12 +146,17 @@ pub async fn widget_token(
     if let Some(region) = &request.region_id {
         check_uuid(region, &["body", "region_id"])?;
     }
-    let workspace_id = workspace_for(&state, &request.workspace_name, request.region_id.as_deref());
+    let workspace_id = workspace_for(
+        &state,
+        &request.workspace_name,
+        request.region_id.as_deref(),
+    );
     let payload = WidgetTokenPayload {
         token: state.issue_scoped_token(&workspace_id),
         widget_url: format!(
             "https://app.airbyte.ai/embedded-widget?workspaceId={workspace_id}&allowedOrigin={}",
-            url::form_urlencoded::byte_serialize(request.allowed_origin.as_bytes()).collect::<String>()
+            url::form_urlencoded::byte_serialize(request.allowed_origin.as_bytes())
+                .collect::<String>()
         ),
     };
     let encoded = base64::engine::general_purpose::STANDARD
@@ -157,7 +168,11 @@ pub async fn widget_token(
 mod tests {
     #[test]
     fn origins_are_checked_strictly() {
-        for ok in ["https://app.example.com", "http://localhost:3000", "https://a.b.c:8443"] {
+        for ok in [
+            "https://app.example.com",
+            "http://localhost:3000",
+            "https://a.b.c:8443",
+        ] {
             assert!(super::valid_origin(ok), "{ok}");
         }
         for bad in [

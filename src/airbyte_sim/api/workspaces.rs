@@ -61,7 +61,11 @@ pub async fn list(
         },
     };
     let status = query.get("status").map(|s| parse_status(s)).transpose()?;
-    let after = query.get("cursor").map(|c| decode_cursor(c)).transpose()?.unwrap_or(0);
+    let after = query
+        .get("cursor")
+        .map(|c| decode_cursor(c))
+        .transpose()?
+        .unwrap_or(0);
     let name_contains = query.get("name_contains").cloned().unwrap_or_default();
 
     let world = state.world();
@@ -73,8 +77,7 @@ pub async fn list(
             continue;
         };
         let workspace = &record.workspace;
-        if !workspace.name.contains(&name_contains)
-            || status.is_some_and(|s| s != workspace.status)
+        if !workspace.name.contains(&name_contains) || status.is_some_and(|s| s != workspace.status)
         {
             continue;
         }
@@ -97,7 +100,9 @@ pub async fn list(
             );
             if !name_contains.is_empty() {
                 url.push_str("&name_contains=");
-                url.extend(url::form_urlencoded::byte_serialize(name_contains.as_bytes()));
+                url.extend(url::form_urlencoded::byte_serialize(
+                    name_contains.as_bytes(),
+                ));
             }
             if let Some(status) = query.get("status") {
                 url.push_str(&format!("&status={status}"));
@@ -133,7 +138,10 @@ pub async fn update(
     let update: UpdateWorkspace = parse_body(&body)?;
     let mut world = state.world();
     if let Some(name) = &update.name
-        && world.workspace_by_name.get(name).is_some_and(|other| *other != id)
+        && world
+            .workspace_by_name
+            .get(name)
+            .is_some_and(|other| *other != id)
     {
         return Err(SimError::Status {
             status: axum::http::StatusCode::CONFLICT,
@@ -175,7 +183,9 @@ pub async fn delete(
         .ok_or_else(|| SimError::not_found("Workspace"))?;
     world.workspace_by_name.remove(&record.workspace.name);
     world.workspace_order.retain(|_, other| *other != id);
-    world.sources.retain(|_, source| source.source.workspace_id != id);
+    world
+        .sources
+        .retain(|_, source| source.source.workspace_id != id);
     Ok(Json(json!({"id": id, "deleted_at": timestamp()})))
 }
 

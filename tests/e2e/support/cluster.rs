@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use airbyte_embedded_operator::control_plane::{AuditLog, ControlPlane, ControlPlaneOptions, kubeconfig};
+use airbyte_embedded_operator::control_plane::{
+    AuditLog, ControlPlane, ControlPlaneOptions, kubeconfig,
+};
 
 pub struct Cluster {
     pub kubeconfig: PathBuf,
@@ -91,7 +93,9 @@ impl Cluster {
     /// The audit log, or `None` with a printed reason (external cluster).
     pub fn audit(&self, test: &str) -> Option<&AuditLog> {
         if self.audit.is_none() {
-            eprintln!("{test}: skipped: needs the local control plane's audit log (E2E_KUBECONFIG is set)");
+            eprintln!(
+                "{test}: skipped: needs the local control plane's audit log (E2E_KUBECONFIG is set)"
+            );
         }
         self.audit.as_ref()
     }
@@ -110,15 +114,25 @@ impl Cluster {
             .unwrap_or_else(|error| panic!("service account token: {error}"));
         let text = std::fs::read_to_string(&self.kubeconfig).expect("read kubeconfig");
         let mut config: serde_yaml::Value = serde_yaml::from_str(&text).expect("parse kubeconfig");
-        let context = config["current-context"].as_str().unwrap_or_default().to_string();
+        let context = config["current-context"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let user = config["contexts"]
             .as_sequence()
-            .and_then(|contexts| contexts.iter().find(|c| c["name"].as_str() == Some(&context)))
+            .and_then(|contexts| {
+                contexts
+                    .iter()
+                    .find(|c| c["name"].as_str() == Some(&context))
+            })
             .and_then(|c| c["context"]["user"].as_str())
             .unwrap_or_default()
             .to_string();
         if let Some(users) = config["users"].as_sequence_mut() {
-            for entry in users.iter_mut().filter(|u| u["name"].as_str() == Some(&user)) {
+            for entry in users
+                .iter_mut()
+                .filter(|u| u["name"].as_str() == Some(&user))
+            {
                 entry["user"] = serde_yaml::from_str(&format!("token: {token}")).unwrap();
             }
         }

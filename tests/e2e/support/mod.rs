@@ -49,7 +49,10 @@ impl TestContext {
             name: prefix.to_string(),
             namespace,
             client,
-            dir: tempfile::Builder::new().prefix(&format!("e2e-{prefix}-")).tempdir().unwrap(),
+            dir: tempfile::Builder::new()
+                .prefix(&format!("e2e-{prefix}-"))
+                .tempdir()
+                .unwrap(),
             cluster,
         }
     }
@@ -74,7 +77,12 @@ impl TestContext {
         let custom = "embeddedworkspaces.embedded.airbyte.ai,embeddedsources.embedded.airbyte.ai";
         for what in [kinds, custom] {
             let run = tools.kubectl(&["get", what, "-n", &self.namespace, "-o", "yaml"]);
-            eprintln!("---- {what} in {} ----\n{}{}", self.namespace, redact_secret_data(&run.stdout()), run.stderr());
+            eprintln!(
+                "---- {what} in {} ----\n{}{}",
+                self.namespace,
+                redact_secret_data(&run.stdout()),
+                run.stderr()
+            );
         }
     }
 }
@@ -140,7 +148,10 @@ where
 /// Deletes a cluster-scoped object by name, ignoring "not found".
 pub async fn delete_cluster_object<K>(client: &Client, name: &str)
 where
-    K: kube::Resource<Scope = kube::core::ClusterResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource<Scope = kube::core::ClusterResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::all(client.clone());

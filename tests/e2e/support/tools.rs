@@ -38,7 +38,10 @@ static INSTALL: Mutex<()> = Mutex::new(());
 
 /// The folder holding `kubectl` and `helm` of `generation`, installed on first use.
 pub fn bin_dir(generation: Generation) -> PathBuf {
-    let dest = repo_root().join(".tools").join(generation.label()).join("bin");
+    let dest = repo_root()
+        .join(".tools")
+        .join(generation.label())
+        .join("bin");
     let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     if dest.join("kubectl").is_file() && dest.join("helm").is_file() {
         return dest;
@@ -100,7 +103,12 @@ impl Run {
     }
 
     pub fn failure(self) -> Run {
-        assert!(!self.ok(), "`{}` should have failed:\nstdout: {}", self.line, self.stdout());
+        assert!(
+            !self.ok(),
+            "`{}` should have failed:\nstdout: {}",
+            self.line,
+            self.stdout()
+        );
         self
     }
 }

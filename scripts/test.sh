@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The project's one test command (see README). On a fresh machine it installs what the tests need
+# (kubectl and helm of two generations, the control plane built from the Go modules, the crates),
+# then runs every test. Where the machine allows it, the tests run in a network namespace that has
+# only loopback, so no test can reach any host but 127.0.0.1 (tests/network_isolation.rs checks it).
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh --test e2e      # extra arguments go to `cargo test`
+#   E2E_KUBECONFIG=~/.kube/config scripts/test.sh   # end-to-end tests against your cluster
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+step() { echo "==> [$(( $(date +%s) - started ))s] $*" >&2; }
+
+[ -d ../shared/tools ] || { echo "scripts/test.sh: ../shared is missing (it must sit beside this repository)" >&2; exit 1; }
+
+step "kubectl and helm, two generations"
+DEST="$PWD/.tools/helm4-kubectl1.35/bin" HELM_MAJOR=4 bash ../shared/tools/get-k8s-tools.sh >/dev/null
+DEST="$PWD/.tools/helm3-kubectl1.32/bin" HELM_MAJOR=3 bash ../shared/tools/get-k8s-tools.sh >/dev/null
+
+if [ -z "${E2E_KUBECONFIG:-}" ]; then
+  step "control plane binaries (built from the Go modules on first use; cached)"
+  AIRBYTE_CONTROL_PLANE_BIN=$(bash control-plane/build.sh | tail -n 1)
+  export AIRBYTE_CONTROL_PLANE_BIN
+fi
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+
+step "build"
+cargo test --locked --no-run
+
+isolate=()
+if [ -z "${E2E_KUBECONFIG:-}" ] && [ "${AEO_NETWORK_ISOLATION:-auto}" != off ]; then
+  if unshare --net true 2>/dev/null; then
+    isolate=(unshare --net)
+  elif unshare --map-root-user --net true 2>/dev/null; then
+    isolate=(unshare --map-root-user --net)
+  fi
+fi
+if [ ${#isolate[@]} -gt 0 ]; then
+  step "tests (network namespace: loopback only)"
+  export AEO_NETWORK_ISOLATED=1
+  "${isolate[@]}" bash -c 'ip link set lo up && exec cargo test --locked --offline "$@"' _ "$@"
+else
+  if [ "${AEO_REQUIRE_NETWORK_ISOLATION:-}" = 1 ]; then
+    echo "scripts/test.sh: a loopback-only network namespace is required (AEO_REQUIRE_NETWORK_ISOLATION=1) but unshare --net is not permitted here" >&2
+    exit 1
+  fi
+  step "tests (no network namespace available: running without isolation)"
+  cargo test --locked "$@"
+fi
+step "all tests passed"
