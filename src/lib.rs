@@ -4,5 +4,6 @@ pub mod airbyte;
 pub mod airbyte_sim;
 pub mod cli;
 pub mod control_plane;
+pub mod resources;
 pub mod shutdown;
 pub mod telemetry;

@@ -31,6 +31,33 @@ pub enum Command {
     /// Run a local, real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager),
     /// building it from the upstream Go modules on first use.
     ControlPlane(control_plane::ControlPlaneArgs),
+    /// Print the CustomResourceDefinitions (YAML) generated from the Rust types.
+    Crds(CrdsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CrdsArgs {
+    /// Write one file per CRD into this folder instead of printing them.
+    #[arg(long)]
+    pub output_dir: Option<std::path::PathBuf>,
+}
+
+fn crds(args: CrdsArgs) -> Outcome {
+    use crate::resources::schema;
+    match args.output_dir {
+        None => {
+            print!("{}", schema::all_yaml());
+            Ok(())
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            for crd in schema::crds() {
+                let path = dir.join(schema::file_name(&crd));
+                std::fs::write(&path, schema::to_yaml(&crd)).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Ok(())
+        }
+    }
 }
 
 pub async fn main(cli: Cli) -> Outcome {
@@ -38,6 +65,7 @@ pub async fn main(cli: Cli) -> Outcome {
     match cli.command {
         Some(Command::AirbyteSim(args)) => airbyte_sim::run(args).await,
         Some(Command::ControlPlane(args)) => control_plane::run(args).await,
+        Some(Command::Crds(args)) => crds(args),
         None => Err("no subcommand given; see --help".into()),
     }
 }

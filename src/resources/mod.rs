@@ -1,0 +1,16 @@
+//! The custom resources (group `embedded.airbyte.ai`, version `v1alpha1`), one module per kind,
+//! plus the condition vocabulary and CRD generation.
+
+pub mod common;
+pub mod conditions;
+pub mod embedded_source;
+pub mod embedded_workspace;
+pub mod schema;
+pub mod source_template;
+
+pub use common::*;
+pub use embedded_source::{EmbeddedSource, EmbeddedSourceSpec, EmbeddedSourceStatus, LocalRef, TemplateRef};
+pub use embedded_workspace::{EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus, Region, WidgetSpec};
+pub use source_template::{
+    SourceTemplate, SourceTemplateSpec, SourceTemplateStatus, StreamSelection, StreamSelectionMode,
+};
