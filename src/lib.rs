@@ -3,7 +3,11 @@
 pub mod airbyte;
 pub mod airbyte_sim;
 pub mod cli;
+pub mod config;
 pub mod control_plane;
+pub mod controllers;
+pub mod http_server;
+pub mod metrics;
 pub mod resources;
 pub mod shutdown;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 
 pub mod airbyte_sim;
 pub mod control_plane;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the operator (the default): reconcile EmbeddedWorkspaces, SourceTemplates and
+    /// EmbeddedSources with the Airbyte Embedded API.
+    Run(crate::config::RunArgs),
     /// Run the Airbyte Embedded API simulator (for your own CI; never for production).
     AirbyteSim(airbyte_sim::AirbyteSimArgs),
     /// Run a local, real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager),
@@ -53,7 +57,8 @@ fn crds(args: CrdsArgs) -> Outcome {
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             for crd in schema::crds() {
                 let path = dir.join(schema::file_name(&crd));
-                std::fs::write(&path, schema::to_yaml(&crd)).map_err(|e| format!("{}: {e}", path.display()))?;
+                std::fs::write(&path, schema::to_yaml(&crd))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
             }
             Ok(())
         }
@@ -66,6 +71,16 @@ pub async fn main(cli: Cli) -> Outcome {
         Some(Command::AirbyteSim(args)) => airbyte_sim::run(args).await,
         Some(Command::ControlPlane(args)) => control_plane::run(args).await,
         Some(Command::Crds(args)) => crds(args),
-        None => Err("no subcommand given; see --help".into()),
+        Some(Command::Run(args)) => run::run(args).await,
+        None => {
+            use clap::FromArgMatches;
+            let matches =
+                <crate::config::RunArgs as clap::Args>::augment_args(clap::Command::new("run"))
+                    .try_get_matches_from(["run"])
+                    .map_err(|e| e.to_string())?;
+            let args =
+                crate::config::RunArgs::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+            run::run(args).await
+        }
     }
 }

@@ -30,7 +30,9 @@ pub enum DeletionPolicy {
 }
 
 /// Which tags select templates: `any` (at least one, the default) or `all`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TagMode {
     #[default]
@@ -89,7 +91,10 @@ pub struct SecretKeyRef {
 pub struct SecretValueRef {
     /// Dotted path in the configuration, e.g. `credentials.api_key` (letters, digits, `_` and `-`
     /// in each segment).
-    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"), length(max = 512))]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"),
+        length(max = 512)
+    )]
     pub path: String,
     /// Where the value comes from.
     pub secret_key_ref: SecretKeyRef,

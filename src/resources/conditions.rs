@@ -238,7 +238,10 @@ mod tests {
     #[test]
     fn kstatus_shapes_per_outcome() {
         let cases = [
-            (Outcome::ready(Reason::Synced, "ok"), vec![("Ready", "True")]),
+            (
+                Outcome::ready(Reason::Synced, "ok"),
+                vec![("Ready", "True")],
+            ),
             (
                 Outcome::in_progress(Reason::WorkspaceNotReady, "waiting"),
                 vec![("Ready", "False"), ("Reconciling", "True")],
@@ -267,16 +270,34 @@ mod tests {
 
     #[test]
     fn transition_time_moves_only_when_the_status_flips() {
-        let first = conditions(&Outcome::in_progress(Reason::Reconciling, "a"), Some(1), &[], &time(10));
+        let first = conditions(
+            &Outcome::in_progress(Reason::Reconciling, "a"),
+            Some(1),
+            &[],
+            &time(10),
+        );
         let same_status = conditions(
             &Outcome::in_progress(Reason::ApiUnavailable, "b"),
             Some(1),
             &first,
             &time(20),
         );
-        assert_eq!(same_status[0].last_transition_time, time(10), "Ready stayed False");
-        let flipped = conditions(&Outcome::ready(Reason::Synced, "c"), Some(1), &same_status, &time(30));
-        assert_eq!(flipped[0].last_transition_time, time(30), "Ready became True");
+        assert_eq!(
+            same_status[0].last_transition_time,
+            time(10),
+            "Ready stayed False"
+        );
+        let flipped = conditions(
+            &Outcome::ready(Reason::Synced, "c"),
+            Some(1),
+            &same_status,
+            &time(30),
+        );
+        assert_eq!(
+            flipped[0].last_transition_time,
+            time(30),
+            "Ready became True"
+        );
         assert!(is_ready(&flipped));
         assert!(!is_ready(&first));
     }

@@ -18,11 +18,27 @@ use super::common::{Conditions, DeletionPolicy, SecretValueRef, TagFilter};
     status = "EmbeddedSourceStatus",
     shortname = "aes",
     category = "airbyte",
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
-    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
-    printcolumn(name = "Workspace", type_ = "string", json_path = ".spec.workspaceRef.name"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#
+    ),
+    printcolumn(
+        name = "Workspace",
+        type_ = "string",
+        json_path = ".spec.workspaceRef.name"
+    ),
     printcolumn(name = "Source ID", type_ = "string", json_path = ".status.sourceId"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.sourceTemplateRef) != has(self.sourceTemplateId)").message("set exactly one of sourceTemplateRef or sourceTemplateId"))]
@@ -38,7 +54,9 @@ pub struct EmbeddedSourceSpec {
     pub source_template_ref: Option<TemplateRef>,
     /// An Airbyte template by id (for example one of Airbyte's standard templates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))]
+    #[schemars(regex(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
     pub source_template_id: Option<String>,
     /// Non-secret configuration values of the connector.
     #[serde(default, skip_serializing_if = "Option::is_none")]

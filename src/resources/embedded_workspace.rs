@@ -17,12 +17,37 @@ use crate::airbyte::models::{REGION_EU, REGION_US};
     status = "EmbeddedWorkspaceStatus",
     shortname = "aew",
     category = "airbyte",
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
-    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
-    printcolumn(name = "Workspace", type_ = "string", json_path = ".status.workspaceName"),
-    printcolumn(name = "Workspace ID", type_ = "string", json_path = ".status.workspaceId", priority = 1),
-    printcolumn(name = "Token Expires", type_ = "date", json_path = ".status.tokenExpiresAt"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#
+    ),
+    printcolumn(
+        name = "Workspace",
+        type_ = "string",
+        json_path = ".status.workspaceName"
+    ),
+    printcolumn(
+        name = "Workspace ID",
+        type_ = "string",
+        json_path = ".status.workspaceId",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Token Expires",
+        type_ = "date",
+        json_path = ".status.tokenExpiresAt"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!(has(self.region) && has(self.regionId))").message("set region or regionId, not both"))]
@@ -39,11 +64,16 @@ pub struct EmbeddedWorkspaceSpec {
     pub region: Option<Region>,
     /// Any other Airbyte region, by UUID. Not together with `region`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))]
+    #[schemars(regex(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
     pub region_id: Option<String>,
     /// The Secret the token is written to, in this namespace. Default: `<name>-airbyte-token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"), length(max = 253))]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"),
+        length(max = 253)
+    )]
     pub token_secret_name: Option<String>,
     /// How long before expiry the token is re-minted, as a duration (`5m`, `90s`). Default: a
     /// third of the token's lifetime (scoped tokens live 20 minutes).
@@ -84,7 +114,12 @@ impl Region {
 pub struct WidgetSpec {
     /// The origin that embeds the widget: `scheme://host[:port]`, no path, no trailing slash, no
     /// wildcard (e.g. `https://app.example.com`).
-    #[schemars(regex(pattern = r"^https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)(:[0-9]{1,5})?$"), length(max = 2048))]
+    #[schemars(
+        regex(
+            pattern = r"^https?://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)(:[0-9]{1,5})?$"
+        ),
+        length(max = 2048)
+    )]
     pub allowed_origin: String,
     /// Which source templates the widget offers.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,8 +9,12 @@ pub mod schema;
 pub mod source_template;
 
 pub use common::*;
-pub use embedded_source::{EmbeddedSource, EmbeddedSourceSpec, EmbeddedSourceStatus, LocalRef, TemplateRef};
-pub use embedded_workspace::{EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus, Region, WidgetSpec};
+pub use embedded_source::{
+    EmbeddedSource, EmbeddedSourceSpec, EmbeddedSourceStatus, LocalRef, TemplateRef,
+};
+pub use embedded_workspace::{
+    EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus, Region, WidgetSpec,
+};
 pub use source_template::{
     SourceTemplate, SourceTemplateSpec, SourceTemplateStatus, StreamSelection, StreamSelectionMode,
 };

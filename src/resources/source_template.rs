@@ -17,10 +17,26 @@ use super::common::{Conditions, DeletionPolicy, SecretValueRef};
     status = "SourceTemplateStatus",
     shortname = "ast",
     category = "airbyte",
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
-    printcolumn(name = "Reason", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#),
-    printcolumn(name = "Template ID", type_ = "string", json_path = ".status.templateId"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#
+    ),
+    printcolumn(
+        name = "Template ID",
+        type_ = "string",
+        json_path = ".status.templateId"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SourceTemplateSpec {
@@ -28,7 +44,9 @@ pub struct SourceTemplateSpec {
     #[schemars(length(min = 1, max = 255))]
     pub name: String,
     /// The connector definition (UUID from Airbyte's connector registry).
-    #[schemars(regex(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))]
+    #[schemars(regex(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
     pub actor_definition_id: String,
     /// Defaults that users of the template need not fill (non-secret values).
     #[serde(default, skip_serializing_if = "Option::is_none")]
