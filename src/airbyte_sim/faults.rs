@@ -37,8 +37,11 @@ pub struct FaultRule {
     pub status: u16,
     /// `Retry-After` seconds sent with the injected failure.
     pub retry_after_seconds: Option<u64>,
-    /// Delay added to every matching request, injected failures included.
+    /// Delay added to every matching request before it is handled, injected failures included.
     pub latency_ms: u64,
+    /// Delay added after a matching request was handled, before the answer goes out: the
+    /// change is made but the client does not know yet (the window a crash test needs).
+    pub latency_after_ms: u64,
     /// Fail at most this many requests, then stop failing (latency still applies).
     pub max_failures: Option<u64>,
     #[serde(skip_deserializing)]
@@ -152,7 +155,7 @@ pub async fn inject_and_record(
     };
     let key = request_key(&bytes);
 
-    let (latency, failure) = decide(&state, endpoint);
+    let (latency, latency_after, failure) = decide(&state, endpoint);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -166,11 +169,13 @@ pub async fn inject_and_record(
             .into_response(),
             true,
         ),
-        None => (
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await,
-            false,
-        ),
+        None => {
+            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            if !latency_after.is_zero() {
+                tokio::time::sleep(latency_after).await;
+            }
+            (response, false)
+        }
     };
     let retry_after_seconds = response
         .headers()
@@ -192,13 +197,18 @@ pub async fn inject_and_record(
     response
 }
 
-/// Total latency of the matching rules and the first failure that fires.
-fn decide(state: &SimState, endpoint: Endpoint) -> (Duration, Option<(u16, Option<u64>)>) {
+/// Total latency before and after handling of the matching rules, and the first failure that
+/// fires.
+type Decision = (Duration, Duration, Option<(u16, Option<u64>)>);
+
+fn decide(state: &SimState, endpoint: Endpoint) -> Decision {
     let mut rules = state.faults.lock().unwrap_or_else(|p| p.into_inner());
     let mut latency = Duration::ZERO;
+    let mut latency_after = Duration::ZERO;
     let mut failure = None;
     for rule in rules.iter_mut().filter(|rule| rule.matches(endpoint)) {
         latency += Duration::from_millis(rule.latency_ms);
+        latency_after += Duration::from_millis(rule.latency_after_ms);
         let exhausted = rule.max_failures.is_some_and(|max| rule.failures >= max);
         if failure.is_none()
             && !exhausted
@@ -209,7 +219,7 @@ fn decide(state: &SimState, endpoint: Endpoint) -> (Duration, Option<(u16, Optio
             failure = Some((rule.status, rule.retry_after_seconds));
         }
     }
-    (latency, failure)
+    (latency, latency_after, failure)
 }
 
 /// Names in a create body that tell one operation from another (never a secret field).

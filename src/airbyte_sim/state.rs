@@ -129,6 +129,8 @@ pub struct SimState {
     pub faults: Mutex<Vec<FaultRule>>,
     pub recorder: Recorder,
     pub started: Instant,
+    /// Every token handed out, so a test can search logs and events for leaks (test surface).
+    issued: Mutex<Vec<String>>,
 }
 
 /// Airbyte's standard template, offered to every organization (no `organization_id`).
@@ -164,6 +166,7 @@ impl SimState {
             faults: Mutex::new(Vec::new()),
             recorder: Recorder::default(),
             started: Instant::now(),
+            issued: Mutex::new(Vec::new()),
         }
     }
 
@@ -207,23 +210,40 @@ impl SimState {
     }
 
     pub fn issue_scoped_token(&self, workspace_id: &str) -> String {
-        self.signer.issue(
+        let token = self.signer.issue(
             &self.config.organization_id,
             Some(workspace_id),
             self.token_ttls().0,
             self.generation(),
             self.now(),
-        )
+        );
+        self.remember(&token)
     }
 
     pub fn issue_organization_token(&self) -> String {
-        self.signer.issue(
+        let token = self.signer.issue(
             &self.config.organization_id,
             None,
             self.token_ttls().1,
             self.generation(),
             self.now(),
-        )
+        );
+        self.remember(&token)
+    }
+
+    /// Keeps the newest 100,000 tokens issued (a leak search needs them; memory stays bounded).
+    pub fn remember(&self, token: &str) -> String {
+        let mut issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
+        if issued.len() >= 100_000 {
+            issued.drain(..10_000);
+        }
+        issued.push(token.to_string());
+        token.to_string()
+    }
+
+    /// Tokens handed out (scoped, organization and widget), newest last.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.issued.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn principal(&self, headers: &HeaderMap) -> Result<Principal, SimError> {

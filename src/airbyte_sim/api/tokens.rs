@@ -161,7 +161,7 @@ pub async fn widget_token(
     };
     let encoded = base64::engine::general_purpose::STANDARD
         .encode(serde_json::to_vec(&payload).unwrap_or_default());
-    Ok(Json(json!({"token": encoded})))
+    Ok(Json(json!({"token": state.remember(&encoded)})))
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use crate::resources::{
 };
 
 /// A cached token must live at least this long to be used.
-const TOKEN_MARGIN: Duration = Duration::from_secs(30);
+const TOKEN_MARGIN: Duration = Duration::from_secs(5);
 
 pub async fn reconcile<A: AirbyteApi>(
     source: Arc<EmbeddedSource>,
