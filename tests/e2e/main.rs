@@ -6,3 +6,4 @@ mod support;
 mod clients;
 mod kube_runtime;
 mod processes;
+mod workspace_token;

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod operator;
+pub mod scenario;
 pub mod tools;
 
 use std::future::Future;
@@ -15,7 +17,8 @@ use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
 pub use cluster::{Cluster, cluster};
-pub use tools::{Generation, Tools};
+pub use scenario::Scenario;
+pub use tools::{Generation, Run, Tools};
 
 /// Label on every namespace the suite creates.
 pub const SUITE_LABEL: &str = "e2e.airbyte.ai/suite";

@@ -1,0 +1,161 @@
+//! One operator story: a namespace, a simulator, the operator binary, and helpers to apply
+//! manifests with kubectl and wait for conditions.
+
+use std::time::Duration;
+
+use airbyte_embedded_operator::airbyte::{AirbyteClient, Endpoint};
+use airbyte_embedded_operator::airbyte_sim::Simulator;
+use airbyte_embedded_operator::controllers::lifecycle::Managed;
+use airbyte_embedded_operator::resources::conditions;
+use airbyte_embedded_operator::resources::{EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Api;
+
+use super::operator::{Operator, OperatorOptions, TEST_LABEL, install_crds, simulator};
+use super::{Generation, Run, TestContext, wait_for};
+
+pub struct Scenario {
+    pub ctx: TestContext,
+    pub sim: Simulator,
+    pub operator: Operator,
+}
+
+/// How long a reconcile may take to show, generously (2 cores, parallel tests).
+pub const SETTLE: Duration = Duration::from_secs(60);
+
+impl Scenario {
+    pub async fn new(prefix: &str) -> Scenario {
+        Scenario::with(prefix, Duration::from_secs(20 * 60), OperatorOptions::default()).await
+    }
+
+    pub async fn with(prefix: &str, scoped_token_ttl: Duration, options: OperatorOptions) -> Scenario {
+        let ctx = TestContext::new(prefix).await;
+        install_crds(&ctx);
+        let sim = simulator(scoped_token_ttl).await;
+        let operator = Operator::start(&ctx, &sim, options);
+        Scenario { ctx, sim, operator }
+    }
+
+    pub fn ns(&self) -> &str {
+        &self.ctx.namespace
+    }
+
+    /// `{name: ..., namespace: ..., labels: {test label}}` for a namespaced object.
+    pub fn meta(&self, name: &str) -> String {
+        format!("{{name: {name}, namespace: {ns}, labels: {{{TEST_LABEL}: {ns}}}}}", ns = self.ns())
+    }
+
+    /// Cluster-scoped names are shared by all tests: prefix them with the namespace.
+    pub fn cluster_name(&self, name: &str) -> String {
+        format!("{}-{name}", self.ns())
+    }
+
+    /// `{name: <ns>-name, labels: {test label}}` for a SourceTemplate.
+    pub fn template_meta(&self, name: &str) -> String {
+        format!("{{name: {}, labels: {{{TEST_LABEL}: {}}}}}", self.cluster_name(name), self.ns())
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Run {
+        self.ctx.tools(Generation::Current).kubectl(args)
+    }
+
+    /// `kubectl apply -f -`.
+    pub fn apply(&self, manifest: &str) -> Run {
+        self.ctx.tools(Generation::Current).kubectl_stdin(&["apply", "-f", "-"], manifest)
+    }
+
+    pub fn workspaces(&self) -> Api<EmbeddedWorkspace> {
+        Api::namespaced(self.ctx.client.clone(), self.ns())
+    }
+
+    pub fn sources(&self) -> Api<EmbeddedSource> {
+        Api::namespaced(self.ctx.client.clone(), self.ns())
+    }
+
+    pub fn templates(&self) -> Api<SourceTemplate> {
+        Api::all(self.ctx.client.clone())
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.ctx.client.clone(), self.ns())
+    }
+
+    /// Waits until `name`'s conditions satisfy `check`, and returns the object.
+    pub async fn wait<K: Managed>(&self, api: &Api<K>, name: &str, what: &str, check: impl Fn(&[Condition]) -> bool) -> K {
+        wait_for(&format!("{} {name}: {what}", K::KIND), SETTLE, || async {
+            let object = api.get_opt(name).await.ok()??;
+            let conditions = object.status().map(K::conditions).unwrap_or_default();
+            check(conditions).then_some(object)
+        })
+        .await
+    }
+
+    pub async fn wait_ready<K: Managed>(&self, api: &Api<K>, name: &str) -> K {
+        self.wait(api, name, "Ready", conditions::is_ready).await
+    }
+
+    /// Waits for Ready=False with `reason`, and returns the object.
+    pub async fn wait_reason<K: Managed>(&self, api: &Api<K>, name: &str, reason: &str) -> K {
+        self.wait(api, name, &format!("reason {reason}"), |c| {
+            conditions::ready(c).is_some_and(|ready| ready.reason == reason)
+        })
+        .await
+    }
+
+    /// Calls the simulator answered for `endpoint`, any status.
+    pub fn calls(&self, endpoint: Endpoint) -> u64 {
+        self.sim
+            .state()
+            .recorder
+            .counts()
+            .iter()
+            .filter(|c| c.endpoint == endpoint.label())
+            .map(|c| c.count)
+            .sum()
+    }
+
+    /// Write calls the simulator answered, any endpoint.
+    pub fn airbyte_writes(&self) -> u64 {
+        self.sim
+            .state()
+            .recorder
+            .counts()
+            .iter()
+            .filter(|c| Endpoint::from_label(&c.endpoint).is_some_and(Endpoint::is_write))
+            .map(|c| c.count)
+            .sum()
+    }
+
+    /// An Airbyte client with the simulator's organization credentials (for tests that act on
+    /// Airbyte out of band).
+    pub fn airbyte(&self) -> AirbyteClient {
+        AirbyteClient::new(self.sim.client_config()).unwrap()
+    }
+
+    /// Asserts that no token the simulator issued and none of `secret_values` appears in the
+    /// operator's log or in the namespace's events.
+    pub fn assert_no_leaks(&self, secret_values: &[&str]) {
+        let logs = self.operator.logs();
+        assert!(!logs.is_empty(), "the operator wrote no log");
+        let events = self.kubectl(&["get", "events", "-n", self.ns(), "-o", "json"]).success().stdout();
+        let statuses = self
+            .kubectl(&["get", "embeddedworkspaces,embeddedsources", "-n", self.ns(), "-o", "json"])
+            .success()
+            .stdout();
+        let tokens = self.sim.state().issued_tokens();
+        assert!(!tokens.is_empty() || secret_values.is_empty(), "the simulator issued no token");
+        for (place, text) in [("operator log", &logs), ("events", &events), ("status", &statuses)] {
+            for token in &tokens {
+                assert!(!text.contains(token.as_str()), "a token leaked into the {place}");
+                // A JWT's signature part alone is also a leak.
+                if let Some(signature) = token.rsplit('.').next().filter(|s| s.len() > 20) {
+                    assert!(!text.contains(signature), "a token signature leaked into the {place}");
+                }
+            }
+            for value in secret_values {
+                assert!(!text.contains(value), "a Secret value leaked into the {place}");
+            }
+        }
+    }
+}
