@@ -243,7 +243,10 @@ impl SimState {
 
     /// Tokens handed out (scoped, organization and widget), newest last.
     pub fn issued_tokens(&self) -> Vec<String> {
-        self.issued.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn principal(&self, headers: &HeaderMap) -> Result<Principal, SimError> {

@@ -242,30 +242,83 @@ pub async fn run_with<A: AirbyteApi>(
         stores,
     ));
 
+    // Shared streams carry only objects that exist, so deletions are turned into triggers here:
+    // a deleted token Secret wakes its workspace, a deleted Secret, workspace or template wakes
+    // the sources that reference it.
+    let (workspace_wake, workspace_wakes) =
+        futures::channel::mpsc::unbounded::<ObjectRef<EmbeddedWorkspace>>();
+    let (source_wake, source_wakes) =
+        futures::channel::mpsc::unbounded::<ObjectRef<EmbeddedSource>>();
+    let wake_sources = {
+        let sources = sources.clone();
+        move |matches: &dyn Fn(&EmbeddedSource) -> bool| {
+            for source in sources.state().iter().filter(|s| matches(s)) {
+                let _ = source_wake.unbounded_send(ObjectRef::from_obj(source.as_ref()));
+            }
+        }
+    };
+    let wake_sources = Arc::new(wake_sources);
+
     // Root watches: they fill the caches and feed the subscribers.
     let ctx_for_deletes = ctx.clone();
+    let wake = wake_sources.clone();
     let workspace_root = watcher(workspace_api, selected.clone())
         .default_backoff()
         .reflect_shared(workspace_writer)
         .for_each(move |event| {
             if let Ok(watcher::Event::Delete(workspace)) = &event {
                 embedded_workspace::forget(&ctx_for_deletes, workspace);
+                let (namespace, name) = (workspace.namespace(), workspace.name_any());
+                wake(&|s| s.namespace() == namespace && s.spec.workspace_ref.name == name);
             }
             futures::future::ready(())
         });
+    let wake = wake_sources.clone();
     let template_root = watcher(Api::<SourceTemplate>::all(client.clone()), selected.clone())
         .default_backoff()
         .reflect_shared(template_writer)
-        .for_each(|_| futures::future::ready(()));
+        .for_each(move |event| {
+            if let Ok(watcher::Event::Delete(template)) = &event {
+                let name = template.name_any();
+                wake(&|s| {
+                    s.spec
+                        .source_template_ref
+                        .as_ref()
+                        .is_some_and(|r| r.name == name)
+                });
+            }
+            futures::future::ready(())
+        });
     let source_root = watcher(source_api, selected.clone())
         .default_backoff()
         .reflect_shared(source_writer)
         .for_each(|_| futures::future::ready(()));
+    let wake = wake_sources.clone();
     let secret_root = watcher(secret_api, watcher::Config::default())
         .default_backoff()
         .modify(slim_secret)
         .reflect_shared(secret_writer)
-        .for_each(|_| futures::future::ready(()));
+        .for_each(move |event| {
+            if let Ok(watcher::Event::Delete(secret)) = &event {
+                for owner in secret.metadata.owner_references.iter().flatten() {
+                    if owner.kind == "EmbeddedWorkspace"
+                        && owner.api_version == EmbeddedWorkspace::api_version(&())
+                    {
+                        let mut reference = ObjectRef::new(&owner.name);
+                        if let Some(namespace) = secret.namespace() {
+                            reference = reference.within(&namespace);
+                        }
+                        let _ = workspace_wake.unbounded_send(reference);
+                    }
+                }
+                let (namespace, name) = (secret.namespace(), secret.name_any());
+                wake(&|s| {
+                    s.namespace() == namespace
+                        && references_secret(&s.spec.source_config_secret_refs, &name)
+                });
+            }
+            futures::future::ready(())
+        });
     let namespace_root = watcher(
         Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
         watcher::Config::default(),
@@ -324,6 +377,7 @@ pub async fn run_with<A: AirbyteApi>(
         workspaces.clone(),
     )
     .owns_shared_stream(secret_events)
+    .reconcile_on(workspace_wakes)
     .with_config(controller_config.clone())
     .graceful_shutdown_on(shutdown.clone())
     .run(
@@ -430,6 +484,7 @@ pub async fn run_with<A: AirbyteApi>(
                         .collect::<Vec<_>>()
                 },
             )
+            .reconcile_on(source_wakes)
             .with_config(controller_config)
             .graceful_shutdown_on(shutdown.clone())
             .run(

@@ -3,7 +3,9 @@
 
 mod support;
 
+mod admission;
 mod clients;
 mod kube_runtime;
+mod lifecycle;
 mod processes;
 mod workspace_token;

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use airbyte_embedded_operator::airbyte::models::{CreateSource, REGION_EU, WidgetTokenPayload};
 use airbyte_embedded_operator::airbyte::{ApiError, BearerToken, SourceApi, TokenApi};
-use airbyte_embedded_operator::airbyte_sim::catalog::STRIPE_DEFINITION_ID;
 use airbyte_embedded_operator::airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
+use airbyte_embedded_operator::airbyte_sim::catalog::STRIPE_DEFINITION_ID;
 use base64::Engine;
 use serde_json::Map;
 
@@ -64,30 +64,63 @@ spec:
 
     let tools = s.ctx.tools(Generation::Current);
     for target in ["embeddedworkspace/main", "embeddedsource/stripe"] {
-        tools.kubectl(&["wait", "--for=condition=Ready", target, "-n", &ns, "--timeout=90s"]).success();
+        tools
+            .kubectl(&[
+                "wait",
+                "--for=condition=Ready",
+                target,
+                "-n",
+                &ns,
+                "--timeout=90s",
+            ])
+            .success();
     }
     tools
-        .kubectl(&["wait", "--for=condition=Ready", &format!("sourcetemplate/{template}"), "--timeout=90s"])
+        .kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            &format!("sourcetemplate/{template}"),
+            "--timeout=90s",
+        ])
         .success();
 
     // The Secret: every documented key, owned by the workspace, labelled as managed.
     let secret = s.secrets().get("main-airbyte-token").await.unwrap();
     let data = secret.data.clone().unwrap();
     let text = |key: &str| String::from_utf8(data[key].0.clone()).unwrap();
-    for key in ["token", "workspaceId", "organizationId", "regionId", "expiresAt", "widgetToken"] {
+    for key in [
+        "token",
+        "workspaceId",
+        "organizationId",
+        "regionId",
+        "expiresAt",
+        "widgetToken",
+    ] {
         assert!(data.contains_key(key), "Secret lacks {key}");
     }
     assert_eq!(text("organizationId"), s.sim.organization_id());
     assert_eq!(text("regionId"), REGION_EU);
     let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("EmbeddedWorkspace", "main", Some(true)));
-    assert_eq!(secret.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"], "airbyte-embedded-operator");
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("EmbeddedWorkspace", "main", Some(true))
+    );
+    assert_eq!(
+        secret.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"],
+        "airbyte-embedded-operator"
+    );
 
     // Status agrees with the Secret and with Airbyte.
     let workspace = s.workspaces().get("main").await.unwrap();
     let status = workspace.status.clone().unwrap();
-    assert_eq!(status.workspace_id.as_deref(), Some(text("workspaceId").as_str()));
-    assert_eq!(status.workspace_name.as_deref(), Some(format!("{ns}.main").as_str()));
+    assert_eq!(
+        status.workspace_id.as_deref(),
+        Some(text("workspaceId").as_str())
+    );
+    assert_eq!(
+        status.workspace_name.as_deref(),
+        Some(format!("{ns}.main").as_str())
+    );
     assert_eq!(status.observed_generation, workspace.metadata.generation);
     let world_workspace = s.sim.state().world().workspaces[&text("workspaceId")].clone();
     assert_eq!(world_workspace.workspace.name, format!("{ns}.main"));
@@ -96,17 +129,32 @@ spec:
     // The token opens its own workspace and nothing else.
     let airbyte = s.airbyte();
     let token = BearerToken::new(text("token"));
-    let info = airbyte.scoped_token_info(&token).await.expect("the simulator accepts the stored token");
+    let info = airbyte
+        .scoped_token_info(&token)
+        .await
+        .expect("the simulator accepts the stored token");
     assert_eq!(info.workspace_id, text("workspaceId"));
     let source_status = s.sources().get("stripe").await.unwrap().status.unwrap();
     let source_id = source_status.source_id.clone().unwrap();
     let source = airbyte.get_source(&token, &source_id).await.unwrap();
     assert_eq!(source.workspace_id, text("workspaceId"));
     assert_eq!(source.selected_connection_template_tags, ["s3"]);
-    let stored = s.sim.state().world().sources[&source_id].source.source_config.clone();
-    assert_eq!(stored["client_secret"], "sk_test_happy_path_value", "the Secret value reached Airbyte");
-    assert_eq!(stored["lookback_window_days"], 2, "the template default applies");
-    let other = airbyte.mint_scoped_token("someone-else.main", None).await.unwrap();
+    let stored = s.sim.state().world().sources[&source_id]
+        .source
+        .source_config
+        .clone();
+    assert_eq!(
+        stored["client_secret"], "sk_test_happy_path_value",
+        "the Secret value reached Airbyte"
+    );
+    assert_eq!(
+        stored["lookback_window_days"], 2,
+        "the template default applies"
+    );
+    let other = airbyte
+        .mint_scoped_token("someone-else.main", None)
+        .await
+        .unwrap();
     let foreign = airbyte
         .create_source(
             &other.token,
@@ -121,24 +169,57 @@ spec:
         )
         .await
         .unwrap();
-    assert!(matches!(airbyte.get_source(&token, &foreign.id).await, Err(ApiError::Forbidden { .. })));
+    assert!(matches!(
+        airbyte.get_source(&token, &foreign.id).await,
+        Err(ApiError::Forbidden { .. })
+    ));
 
     // The widget token wraps a scoped token of the same workspace.
     let payload: WidgetTokenPayload = serde_json::from_slice(
-        &base64::engine::general_purpose::STANDARD.decode(text("widgetToken")).unwrap(),
+        &base64::engine::general_purpose::STANDARD
+            .decode(text("widgetToken"))
+            .unwrap(),
     )
     .unwrap();
-    let widget_info = airbyte.scoped_token_info(&BearerToken::new(payload.token)).await.unwrap();
+    let widget_info = airbyte
+        .scoped_token_info(&BearerToken::new(payload.token))
+        .await
+        .unwrap();
     assert_eq!(widget_info.workspace_id, text("workspaceId"));
 
     // kubectl shows it all: the category, printer columns, and explain documents every field.
-    let table = tools.kubectl(&["get", "airbyte", "-n", &ns]).success().stdout();
-    assert!(table.contains("embeddedworkspace.embedded.airbyte.ai/main") && table.contains("TokenIssued"), "{table}");
+    let table = tools
+        .kubectl(&["get", "airbyte", "-n", &ns])
+        .success()
+        .stdout();
+    assert!(
+        table.contains("embeddedworkspace.embedded.airbyte.ai/main")
+            && table.contains("TokenIssued"),
+        "{table}"
+    );
     assert!(table.contains(&source_id), "{table}");
-    let short = tools.kubectl(&["get", "aew,aes", "-n", &ns]).success().stdout();
-    assert!(short.contains("READY") && short.contains("REASON"), "{short}");
-    let explain = tools.kubectl(&["explain", "embeddedworkspace.spec"]).success().stdout();
-    for field in ["workspaceName", "region", "regionId", "tokenSecretName", "refreshBefore", "widget", "suspend", "deletionPolicy"] {
+    let short = tools
+        .kubectl(&["get", "aew,aes", "-n", &ns])
+        .success()
+        .stdout();
+    assert!(
+        short.contains("READY") && short.contains("REASON"),
+        "{short}"
+    );
+    let explain = tools
+        .kubectl(&["explain", "embeddedworkspace.spec"])
+        .success()
+        .stdout();
+    for field in [
+        "workspaceName",
+        "region",
+        "regionId",
+        "tokenSecretName",
+        "refreshBefore",
+        "widget",
+        "suspend",
+        "deletionPolicy",
+    ] {
         assert!(explain.contains(field), "explain lacks {field}: {explain}");
     }
 
@@ -147,7 +228,12 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_is_refreshed_before_it_expires_repeatedly() {
-    let s = Scenario::with("refresh", Duration::from_secs(8), OperatorOptions::default()).await;
+    let s = Scenario::with(
+        "refresh",
+        Duration::from_secs(8),
+        OperatorOptions::default(),
+    )
+    .await;
     s.apply(&format!(
         "apiVersion: embedded.airbyte.ai/v1alpha1\nkind: EmbeddedWorkspace\nmetadata: {}\nspec: {{}}\n",
         s.meta("main")
@@ -159,14 +245,28 @@ async fn the_token_is_refreshed_before_it_expires_repeatedly() {
     let mut observations = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     while tokens.len() < 4 {
-        assert!(std::time::Instant::now() < deadline, "only {} distinct tokens seen", tokens.len());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} distinct tokens seen",
+            tokens.len()
+        );
         if let Ok(secret) = s.secrets().get("main-airbyte-token").await
-            && let Some(token) = secret.data.and_then(|d| d.get("token").map(|v| String::from_utf8_lossy(&v.0).into_owned()))
+            && let Some(token) = secret.data.and_then(|d| {
+                d.get("token")
+                    .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            })
         {
-            let exp = BearerToken::new(token.clone()).expires_at().expect("a JWT with exp");
+            let exp = BearerToken::new(token.clone())
+                .expires_at()
+                .expect("a JWT with exp");
             // Observed at any moment, the stored token is never expired.
             let now = SystemTime::now();
-            assert!(exp > now, "the Secret held an expired token (exp {:?}, now {:?})", exp.duration_since(UNIX_EPOCH), now.duration_since(UNIX_EPOCH));
+            assert!(
+                exp > now,
+                "the Secret held an expired token (exp {:?}, now {:?})",
+                exp.duration_since(UNIX_EPOCH),
+                now.duration_since(UNIX_EPOCH)
+            );
             observations += 1;
             if tokens.last() != Some(&token) {
                 tokens.push(token);
@@ -174,10 +274,26 @@ async fn the_token_is_refreshed_before_it_expires_repeatedly() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(observations > 20, "polled often enough to catch an expired token");
+    assert!(
+        observations > 20,
+        "polled often enough to catch an expired token"
+    );
     let workspace = s.workspaces().get("main").await.unwrap();
     assert!(workspace.status.unwrap().token_expires_at.is_some());
-    let events = s.kubectl(&["get", "events", "-n", s.ns(), "--field-selector", "reason=TokenRefreshed"]).success().stdout();
-    assert!(events.contains("TokenRefreshed"), "refreshes are announced as events: {events}");
+    let events = s
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            s.ns(),
+            "--field-selector",
+            "reason=TokenRefreshed",
+        ])
+        .success()
+        .stdout();
+    assert!(
+        events.contains("TokenRefreshed"),
+        "refreshes are announced as events: {events}"
+    );
     s.assert_no_leaks(&[]);
 }

@@ -21,9 +21,24 @@ pub fn install_crds(ctx: &TestContext) {
     CRDS.call_once(|| {
         let tools = ctx.tools(Generation::Current);
         let crds = repo_path("crds");
-        tools.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", crds.to_str().unwrap()]).success();
         tools
-            .kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "crd/embeddedworkspaces.embedded.airbyte.ai", "crd/sourcetemplates.embedded.airbyte.ai", "crd/embeddedsources.embedded.airbyte.ai"])
+            .kubectl(&[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                crds.to_str().unwrap(),
+            ])
+            .success();
+        tools
+            .kubectl(&[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/embeddedworkspaces.embedded.airbyte.ai",
+                "crd/sourcetemplates.embedded.airbyte.ai",
+                "crd/embeddedsources.embedded.airbyte.ai",
+            ])
             .success();
     });
 }
@@ -81,12 +96,24 @@ impl Operator {
             options.drift_interval_seconds.to_string(),
         ];
         command.extend(options.extra_args.iter().cloned());
-        let kubeconfig = options.kubeconfig.clone().unwrap_or_else(|| ctx.cluster.kubeconfig.clone());
+        let kubeconfig = options
+            .kubeconfig
+            .clone()
+            .unwrap_or_else(|| ctx.cluster.kubeconfig.clone());
         let mut env = vec![
             ("KUBECONFIG".to_string(), kubeconfig.display().to_string()),
-            ("AIRBYTE_CLIENT_ID".to_string(), sim.state().config.client_id.clone()),
-            ("AIRBYTE_CLIENT_SECRET".to_string(), sim.state().config.client_secret.clone()),
-            ("RUST_LOG".to_string(), "debug,hyper=info,h2=info,tower=info,rustls=info".to_string()),
+            (
+                "AIRBYTE_CLIENT_ID".to_string(),
+                sim.state().config.client_id.clone(),
+            ),
+            (
+                "AIRBYTE_CLIENT_SECRET".to_string(),
+                sim.state().config.client_secret.clone(),
+            ),
+            (
+                "RUST_LOG".to_string(),
+                "debug,hyper=info,h2=info,tower=info,rustls=info".to_string(),
+            ),
         ];
         env.extend(options.extra_env.iter().cloned());
         let mut operator = Operator {
@@ -103,7 +130,11 @@ impl Operator {
 
     fn spawn(&mut self) {
         use std::io::Write;
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         writeln!(log, "==== operator start {} ====", self.starts).unwrap();
         self.starts += 1;
         let mut command = Command::new(&self.command[0]);
@@ -130,7 +161,10 @@ impl Operator {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         for _ in 0..100 {
             if let Ok(Some(status)) = child.try_wait() {
                 return Some(status);
@@ -187,5 +221,7 @@ pub async fn simulator(scoped_token_ttl: Duration) -> Simulator {
         scoped_token_ttl,
         ..SimConfig::default()
     };
-    Simulator::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    Simulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
 }

@@ -26,10 +26,19 @@ pub const SETTLE: Duration = Duration::from_secs(60);
 
 impl Scenario {
     pub async fn new(prefix: &str) -> Scenario {
-        Scenario::with(prefix, Duration::from_secs(20 * 60), OperatorOptions::default()).await
+        Scenario::with(
+            prefix,
+            Duration::from_secs(20 * 60),
+            OperatorOptions::default(),
+        )
+        .await
     }
 
-    pub async fn with(prefix: &str, scoped_token_ttl: Duration, options: OperatorOptions) -> Scenario {
+    pub async fn with(
+        prefix: &str,
+        scoped_token_ttl: Duration,
+        options: OperatorOptions,
+    ) -> Scenario {
         let ctx = TestContext::new(prefix).await;
         install_crds(&ctx);
         let sim = simulator(scoped_token_ttl).await;
@@ -43,7 +52,10 @@ impl Scenario {
 
     /// `{name: ..., namespace: ..., labels: {test label}}` for a namespaced object.
     pub fn meta(&self, name: &str) -> String {
-        format!("{{name: {name}, namespace: {ns}, labels: {{{TEST_LABEL}: {ns}}}}}", ns = self.ns())
+        format!(
+            "{{name: {name}, namespace: {ns}, labels: {{{TEST_LABEL}: {ns}}}}}",
+            ns = self.ns()
+        )
     }
 
     /// Cluster-scoped names are shared by all tests: prefix them with the namespace.
@@ -53,7 +65,11 @@ impl Scenario {
 
     /// `{name: <ns>-name, labels: {test label}}` for a SourceTemplate.
     pub fn template_meta(&self, name: &str) -> String {
-        format!("{{name: {}, labels: {{{TEST_LABEL}: {}}}}}", self.cluster_name(name), self.ns())
+        format!(
+            "{{name: {}, labels: {{{TEST_LABEL}: {}}}}}",
+            self.cluster_name(name),
+            self.ns()
+        )
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Run {
@@ -62,7 +78,9 @@ impl Scenario {
 
     /// `kubectl apply -f -`.
     pub fn apply(&self, manifest: &str) -> Run {
-        self.ctx.tools(Generation::Current).kubectl_stdin(&["apply", "-f", "-"], manifest)
+        self.ctx
+            .tools(Generation::Current)
+            .kubectl_stdin(&["apply", "-f", "-"], manifest)
     }
 
     pub fn workspaces(&self) -> Api<EmbeddedWorkspace> {
@@ -82,7 +100,13 @@ impl Scenario {
     }
 
     /// Waits until `name`'s conditions satisfy `check`, and returns the object.
-    pub async fn wait<K: Managed>(&self, api: &Api<K>, name: &str, what: &str, check: impl Fn(&[Condition]) -> bool) -> K {
+    pub async fn wait<K: Managed>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        what: &str,
+        check: impl Fn(&[Condition]) -> bool,
+    ) -> K {
         wait_for(&format!("{} {name}: {what}", K::KIND), SETTLE, || async {
             let object = api.get_opt(name).await.ok()??;
             let conditions = object.status().map(K::conditions).unwrap_or_default();
@@ -138,23 +162,49 @@ impl Scenario {
     pub fn assert_no_leaks(&self, secret_values: &[&str]) {
         let logs = self.operator.logs();
         assert!(!logs.is_empty(), "the operator wrote no log");
-        let events = self.kubectl(&["get", "events", "-n", self.ns(), "-o", "json"]).success().stdout();
+        let events = self
+            .kubectl(&["get", "events", "-n", self.ns(), "-o", "json"])
+            .success()
+            .stdout();
         let statuses = self
-            .kubectl(&["get", "embeddedworkspaces,embeddedsources", "-n", self.ns(), "-o", "json"])
+            .kubectl(&[
+                "get",
+                "embeddedworkspaces,embeddedsources",
+                "-n",
+                self.ns(),
+                "-o",
+                "json",
+            ])
             .success()
             .stdout();
         let tokens = self.sim.state().issued_tokens();
-        assert!(!tokens.is_empty() || secret_values.is_empty(), "the simulator issued no token");
-        for (place, text) in [("operator log", &logs), ("events", &events), ("status", &statuses)] {
+        assert!(
+            !tokens.is_empty() || secret_values.is_empty(),
+            "the simulator issued no token"
+        );
+        for (place, text) in [
+            ("operator log", &logs),
+            ("events", &events),
+            ("status", &statuses),
+        ] {
             for token in &tokens {
-                assert!(!text.contains(token.as_str()), "a token leaked into the {place}");
+                assert!(
+                    !text.contains(token.as_str()),
+                    "a token leaked into the {place}"
+                );
                 // A JWT's signature part alone is also a leak.
                 if let Some(signature) = token.rsplit('.').next().filter(|s| s.len() > 20) {
-                    assert!(!text.contains(signature), "a token signature leaked into the {place}");
+                    assert!(
+                        !text.contains(signature),
+                        "a token signature leaked into the {place}"
+                    );
                 }
             }
             for value in secret_values {
-                assert!(!text.contains(value), "a Secret value leaked into the {place}");
+                assert!(
+                    !text.contains(value),
+                    "a Secret value leaked into the {place}"
+                );
             }
         }
     }
