@@ -116,6 +116,8 @@ impl RunArgs {
                 return Err("missing Airbyte credentials: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN".into());
             }
         };
+        crate::airbyte::client::check_url(&self.api_url, self.allow_insecure_http)
+            .map_err(|e| format!("--api-url: {e}"))?;
         if self.concurrency == 0 {
             return Err("--concurrency must be at least 1".into());
         }

@@ -438,7 +438,7 @@ impl AirbyteClient {
 }
 
 /// Refuses plain http except to loopback, unless explicitly allowed.
-fn check_url(url: &Url, allow_insecure_http: bool) -> Result<(), ApiError> {
+pub fn check_url(url: &Url, allow_insecure_http: bool) -> Result<(), ApiError> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if allow_insecure_http || is_loopback(url) => Ok(()),

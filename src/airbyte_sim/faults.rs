@@ -154,6 +154,23 @@ pub async fn inject_and_record(
         Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
     let key = request_key(&bytes);
+    // A client that goes away before the answer (a killed operator) still made the request:
+    // the guard records it as 499, nginx's "client closed request".
+    let mut guard = Unanswered {
+        state: state.clone(),
+        record: Some(RequestRecord {
+            sequence: 0,
+            endpoint: endpoint.label().to_string(),
+            method,
+            path,
+            key,
+            status: 499,
+            injected: false,
+            retry_after_seconds: None,
+            received_ms,
+            answered_ms: 0,
+        }),
+    };
 
     let (latency, latency_after, failure) = decide(&state, endpoint);
     if !latency.is_zero() {
@@ -170,33 +187,39 @@ pub async fn inject_and_record(
             true,
         ),
         None => {
-            let response = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
+            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
             if !latency_after.is_zero() {
                 tokio::time::sleep(latency_after).await;
             }
             (response, false)
         }
     };
-    let retry_after_seconds = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    state.recorder.record(RequestRecord {
-        sequence: 0,
-        endpoint: endpoint.label().to_string(),
-        method,
-        path,
-        key,
-        status: response.status().as_u16(),
-        injected,
-        retry_after_seconds,
-        received_ms,
-        answered_ms: state.started.elapsed().as_millis() as u64,
-    });
+    if let Some(mut record) = guard.record.take() {
+        record.status = response.status().as_u16();
+        record.injected = injected;
+        record.retry_after_seconds = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        record.answered_ms = state.started.elapsed().as_millis() as u64;
+        state.recorder.record(record);
+    }
     response
+}
+
+struct Unanswered {
+    state: Arc<SimState>,
+    record: Option<RequestRecord>,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.answered_ms = self.state.started.elapsed().as_millis() as u64;
+            self.state.recorder.record(record);
+        }
+    }
 }
 
 /// Total latency before and after handling of the matching rules, and the first failure that

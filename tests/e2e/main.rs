@@ -9,3 +9,6 @@ mod kube_runtime;
 mod lifecycle;
 mod processes;
 mod workspace_token;
+mod crash_and_drift;
+mod bad_input;
+mod steady_state;
