@@ -58,6 +58,26 @@ pub struct RunArgs {
     /// Address of the metrics and health endpoints (`/metrics`, `/healthz`, `/readyz`).
     #[arg(long, env = "AIRBYTE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
+    /// Elect a leader on a Lease so that only one replica reconciles (the others stand by).
+    #[arg(long, env = "AIRBYTE_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+    /// Namespace of the leader-election Lease (default: the operator's own namespace).
+    #[arg(long, env = "AIRBYTE_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the leader-election Lease (distinct per operator instance in one cluster).
+    #[arg(
+        long,
+        env = "AIRBYTE_LEADER_ELECTION_ID",
+        default_value = "airbyte-embedded-operator-leader"
+    )]
+    pub leader_election_id: String,
+    /// Seconds a leader holds the Lease without renewing it.
+    #[arg(
+        long,
+        env = "AIRBYTE_LEADER_ELECTION_LEASE_SECONDS",
+        default_value_t = 15
+    )]
+    pub leader_election_lease_seconds: u64,
     /// Allow a plain-http API URL to a host other than loopback (never in production).
     #[arg(long, env = "AIRBYTE_ALLOW_INSECURE_HTTP", default_value_t = false)]
     pub allow_insecure_http: bool,
@@ -77,7 +97,18 @@ pub struct OperatorConfig {
     pub max_requests_per_second: Option<NonZeroU32>,
     pub drift_interval: Duration,
     pub metrics_addr: SocketAddr,
+    pub leader_election: Option<LeaderElection>,
     pub allow_insecure_http: bool,
+    /// This replica's name (POD_NAME, else host name and a random suffix).
+    pub identity: String,
+}
+
+/// Leader-election settings.
+#[derive(Clone, Debug)]
+pub struct LeaderElection {
+    pub namespace: String,
+    pub lease_name: String,
+    pub lease_seconds: u64,
 }
 
 /// Reads an environment variable, treating an empty value as unset.
@@ -132,13 +163,32 @@ impl RunArgs {
             credentials,
             watch_namespace: self.watch_namespace,
             selector: self.selector,
-            secret_namespace: self.secret_namespace.unwrap_or(own_namespace),
+            secret_namespace: self
+                .secret_namespace
+                .clone()
+                .unwrap_or_else(|| own_namespace.clone()),
             workspace_name_policy: self.workspace_name_policy,
             concurrency: self.concurrency,
             max_requests_per_second: NonZeroU32::new(self.max_requests_per_second),
             drift_interval: Duration::from_secs(self.drift_interval_seconds),
             metrics_addr: self.metrics_addr,
+            leader_election: self.leader_election.then(|| LeaderElection {
+                namespace: self
+                    .leader_election_namespace
+                    .clone()
+                    .unwrap_or_else(|| own_namespace.clone()),
+                lease_name: self.leader_election_id.clone(),
+                lease_seconds: self.leader_election_lease_seconds.max(5),
+            }),
             allow_insecure_http: self.allow_insecure_http,
+            identity: env("POD_NAME").unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+                format!(
+                    "{}-{}",
+                    host.trim(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                )
+            }),
         })
     }
 }

@@ -5,26 +5,64 @@ use std::process::Command;
 fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_airbyte-embedded-operator"));
     command.args(args);
-    for key in ["AIRBYTE_CLIENT_ID", "AIRBYTE_CLIENT_SECRET", "AIRBYTE_ACCESS_TOKEN", "AIRBYTE_ORGANIZATION_ID", "AIRBYTE_API_URL"] {
+    for key in [
+        "AIRBYTE_CLIENT_ID",
+        "AIRBYTE_CLIENT_SECRET",
+        "AIRBYTE_ACCESS_TOKEN",
+        "AIRBYTE_ORGANIZATION_ID",
+        "AIRBYTE_API_URL",
+    ] {
         command.env_remove(key);
     }
     for (key, value) in env {
         command.env(key, value);
     }
     let output = command.output().unwrap();
-    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn run_refuses_to_start_naming_what_is_missing() {
     let org = "7b0e7c44-9c1e-4c55-a1a1-0f7b2d1c3a11";
     let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
-        (vec!["run"], vec![("AIRBYTE_CLIENT_ID", "c"), ("AIRBYTE_CLIENT_SECRET", "s")], "missing --organization-id (or AIRBYTE_ORGANIZATION_ID)"),
-        (vec![], vec![("AIRBYTE_CLIENT_ID", "c"), ("AIRBYTE_CLIENT_SECRET", "s")], "missing --organization-id"),
-        (vec!["run", "--organization-id", org], vec![], "missing Airbyte credentials: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN"),
-        (vec!["run", "--organization-id", org], vec![("AIRBYTE_CLIENT_ID", "c")], "AIRBYTE_CLIENT_ID is set but AIRBYTE_CLIENT_SECRET is missing"),
-        (vec!["run", "--organization-id", "acme"], vec![("AIRBYTE_ACCESS_TOKEN", "t")], "--organization-id \"acme\" is not a UUID"),
-        (vec!["run"], vec![("AIRBYTE_ORGANIZATION_ID", org), ("AIRBYTE_ACCESS_TOKEN", "t"), ("AIRBYTE_API_URL", "http://api.airbyte.ai"), ("KUBECONFIG", "/nonexistent")], "refusing plain http"),
+        (
+            vec!["run"],
+            vec![("AIRBYTE_CLIENT_ID", "c"), ("AIRBYTE_CLIENT_SECRET", "s")],
+            "missing --organization-id (or AIRBYTE_ORGANIZATION_ID)",
+        ),
+        (
+            vec![],
+            vec![("AIRBYTE_CLIENT_ID", "c"), ("AIRBYTE_CLIENT_SECRET", "s")],
+            "missing --organization-id",
+        ),
+        (
+            vec!["run", "--organization-id", org],
+            vec![],
+            "missing Airbyte credentials: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN",
+        ),
+        (
+            vec!["run", "--organization-id", org],
+            vec![("AIRBYTE_CLIENT_ID", "c")],
+            "AIRBYTE_CLIENT_ID is set but AIRBYTE_CLIENT_SECRET is missing",
+        ),
+        (
+            vec!["run", "--organization-id", "acme"],
+            vec![("AIRBYTE_ACCESS_TOKEN", "t")],
+            "--organization-id \"acme\" is not a UUID",
+        ),
+        (
+            vec!["run"],
+            vec![
+                ("AIRBYTE_ORGANIZATION_ID", org),
+                ("AIRBYTE_ACCESS_TOKEN", "t"),
+                ("AIRBYTE_API_URL", "http://api.airbyte.ai"),
+                ("KUBECONFIG", "/nonexistent"),
+            ],
+            "refusing plain http",
+        ),
     ];
     for (args, env, expected) in cases {
         let (ok, stderr) = run(&args, &env);
@@ -37,6 +75,12 @@ fn run_refuses_to_start_naming_what_is_missing() {
 
 #[test]
 fn secrets_passed_in_the_environment_are_not_echoed() {
-    let (_, stderr) = run(&["run", "--organization-id", "not-a-uuid"], &[("AIRBYTE_CLIENT_SECRET", "hunter2-secret"), ("AIRBYTE_CLIENT_ID", "c")]);
+    let (_, stderr) = run(
+        &["run", "--organization-id", "not-a-uuid"],
+        &[
+            ("AIRBYTE_CLIENT_SECRET", "hunter2-secret"),
+            ("AIRBYTE_CLIENT_ID", "c"),
+        ],
+    );
     assert!(!stderr.contains("hunter2-secret"), "{stderr}");
 }

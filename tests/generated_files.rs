@@ -10,7 +10,8 @@ fn check_folder(folder: &Path) {
     for crd in schema::crds() {
         let name = schema::file_name(&crd);
         let path = folder.join(&name);
-        let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing", path.display()));
+        let on_disk = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} is missing", path.display()));
         assert!(
             on_disk == schema::to_yaml(&crd),
             "{} differs from the Rust types: run `cargo run -- crds --output-dir {}`",
@@ -26,7 +27,12 @@ fn check_folder(folder: &Path) {
         .collect();
     present.sort();
     expected.sort();
-    assert_eq!(present, expected, "{} holds exactly one file per kind", folder.display());
+    assert_eq!(
+        present,
+        expected,
+        "{} holds exactly one file per kind",
+        folder.display()
+    );
 }
 
 #[test]
@@ -37,7 +43,11 @@ fn crds_folder_matches_the_rust_types() {
 #[test]
 fn the_helm_chart_crds_match_the_rust_types() {
     let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/airbyte-embedded-operator/crds");
-    assert!(chart.is_dir(), "the chart ships its CRDs in {}", chart.display());
+    assert!(
+        chart.is_dir(),
+        "the chart ships its CRDs in {}",
+        chart.display()
+    );
     check_folder(&chart);
 }
 
@@ -48,5 +58,8 @@ fn crds_subcommand_prints_the_same_yaml() {
         .output()
         .unwrap();
     assert!(output.status.success());
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), schema::all_yaml());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        schema::all_yaml()
+    );
 }

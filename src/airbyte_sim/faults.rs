@@ -187,7 +187,9 @@ pub async fn inject_and_record(
             true,
         ),
         None => {
-            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            let response = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
             if !latency_after.is_zero() {
                 tokio::time::sleep(latency_after).await;
             }

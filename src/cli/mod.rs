@@ -35,6 +35,9 @@ pub enum Command {
     /// Run a local, real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager),
     /// building it from the upstream Go modules on first use.
     ControlPlane(control_plane::ControlPlaneArgs),
+    /// Try everything locally: a real Kubernetes control plane (or --kubeconfig), the Airbyte
+    /// simulator and the controllers; optionally apply manifests and watch them become Ready.
+    Sandbox(crate::sandbox::SandboxArgs),
     /// Print the CustomResourceDefinitions (YAML) generated from the Rust types.
     Crds(CrdsArgs),
 }
@@ -71,6 +74,7 @@ pub async fn main(cli: Cli) -> Outcome {
         Some(Command::AirbyteSim(args)) => airbyte_sim::run(args).await,
         Some(Command::ControlPlane(args)) => control_plane::run(args).await,
         Some(Command::Crds(args)) => crds(args),
+        Some(Command::Sandbox(args)) => crate::sandbox::run(args).await,
         Some(Command::Run(args)) => run::run(args).await,
         None => {
             use clap::FromArgMatches;

@@ -1,8 +1,10 @@
 //! `airbyte-embedded-operator run` (the default): the controllers, the metrics and health server,
-//! until SIGTERM or Ctrl-C.
+//! and leader election when asked, until SIGTERM or Ctrl-C.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::FutureExt;
 
 use crate::config::RunArgs;
 use crate::http_server::{self, Health};
@@ -21,7 +23,32 @@ pub async fn run(args: RunArgs) -> super::Outcome {
     )
     .await
     .map_err(|e| format!("cannot serve metrics on {}: {e}", config.metrics_addr))?;
+    tracing::info!(api_url = %config.api_url, organization_id = %config.organization_id, identity = %config.identity, "starting airbyte-embedded-operator");
+    let shutdown = crate::shutdown::signal().shared();
+
+    let Some(election) = config.leader_election.clone() else {
+        metrics.leader.set(1);
+        return crate::controllers::run(config, metrics, ready, shutdown).await;
+    };
+    let client = crate::controllers::kube_client(&config.identity).await?;
+    // A standby is healthy and ready (it must not block a rolling update); it only waits.
+    ready.store(true, Ordering::SeqCst);
+    let Some(leadership) =
+        crate::leader::acquire(client, &election, &config.identity, shutdown.clone()).await?
+    else {
+        return Ok(());
+    };
+    ready.store(false, Ordering::SeqCst);
     metrics.leader.set(1);
-    tracing::info!(api_url = %config.api_url, organization_id = %config.organization_id, "starting airbyte-embedded-operator");
-    crate::controllers::run(config, metrics, ready, crate::shutdown::signal()).await
+    let lost = leadership.lost().shared();
+    let stop = futures::future::select(shutdown.clone(), lost.clone()).map(|_| ());
+    let result = crate::controllers::run(config, metrics.clone(), ready, stop).await;
+    metrics.leader.set(0);
+    if lost.peek().is_some() {
+        return Err(
+            "lost the leader Lease; exiting so that this replica restarts as a standby".into(),
+        );
+    }
+    leadership.release().await;
+    result
 }

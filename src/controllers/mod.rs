@@ -109,14 +109,15 @@ fn subscribe<K>(what: &str, handle: Option<K>) -> Result<K, String> {
 }
 
 /// Builds the Kubernetes client the operator uses: current kubeconfig or in-cluster config, with
-/// the operator's user agent.
-pub async fn kube_client() -> Result<Client, String> {
+/// the operator's user agent (name/version, then this replica's identity).
+pub async fn kube_client(identity: &str) -> Result<Client, String> {
     let mut config = kube::Config::infer()
         .await
         .map_err(|e| format!("no Kubernetes configuration (kubeconfig or in-cluster): {e}"))?;
+    let agent = format!("{USER_AGENT} ({identity})");
     config.headers.push((
         http::header::USER_AGENT,
-        http::HeaderValue::from_static(USER_AGENT),
+        http::HeaderValue::from_str(&agent).unwrap_or(http::HeaderValue::from_static(USER_AGENT)),
     ));
     Client::try_from(config).map_err(|e| format!("cannot build the Kubernetes client: {e}"))
 }
@@ -154,7 +155,7 @@ pub async fn run(
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let client = kube_client().await?;
+    let client = kube_client(&config.identity).await?;
     check_crds(&client).await?;
     let mut client_config = ClientConfig::new(
         config.api_url.clone(),

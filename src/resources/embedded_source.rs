@@ -1,6 +1,9 @@
 //! `EmbeddedSource`: an Airbyte source in a tenant's workspace, made from a template and a
 //! configuration whose sensitive values come from Secrets.
 
+// kube derive attributes repeat keys (one printcolumn per column), which clippy mistakes for duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

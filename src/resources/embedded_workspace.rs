@@ -1,5 +1,8 @@
 //! `EmbeddedWorkspace`: one tenant's Airbyte workspace and its scoped-token Secret.
 
+// kube derive attributes repeat keys (one printcolumn per column), which clippy mistakes for duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,9 @@
 //! `SourceTemplate`: an organization-wide Airbyte source template (cluster-scoped, like a
 //! ClusterIssuer).
 
+// kube derive attributes repeat keys (one printcolumn per column), which clippy mistakes for duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

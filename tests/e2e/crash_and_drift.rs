@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use airbyte_embedded_operator::airbyte::models::{MASKED_SECRET, PatchSource};
+use airbyte_embedded_operator::airbyte::models::PatchSource;
 use airbyte_embedded_operator::airbyte::{Endpoint, SourceApi, TokenApi};
 use airbyte_embedded_operator::airbyte_sim::{FaultRule, STANDARD_FAKER_TEMPLATE_ID};
 use serde_json::json;
@@ -21,11 +21,15 @@ fn faker_source(s: &Scenario, name: &str, count: u32) -> String {
 }
 
 fn main_workspace(s: &Scenario) -> String {
-    format!("apiVersion: embedded.airbyte.ai/v1alpha1\nkind: EmbeddedWorkspace\nmetadata: {}\nspec: {{}}\n", s.meta("main"))
+    format!(
+        "apiVersion: embedded.airbyte.ai/v1alpha1\nkind: EmbeddedWorkspace\nmetadata: {}\nspec: {{}}\n",
+        s.meta("main")
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_right_after_airbyte_created_the_source_the_restarted_operator_makes_no_second_one() {
+async fn killed_right_after_airbyte_created_the_source_the_restarted_operator_makes_no_second_one()
+{
     let mut s = Scenario::new("crash").await;
     s.apply(&main_workspace(&s)).success();
     s.wait_ready(&s.workspaces(), "main").await;
@@ -42,7 +46,13 @@ async fn killed_right_after_airbyte_created_the_source_the_restarted_operator_ma
     .await;
     s.operator.kill();
     assert!(
-        s.sources().get("fragile").await.unwrap().status.and_then(|st| st.source_id).is_none(),
+        s.sources()
+            .get("fragile")
+            .await
+            .unwrap()
+            .status
+            .and_then(|st| st.source_id)
+            .is_none(),
         "the operator never learnt the id"
     );
     s.sim.state().faults.lock().unwrap().clear();
@@ -51,7 +61,11 @@ async fn killed_right_after_airbyte_created_the_source_the_restarted_operator_ma
     let world = s.sim.state().world();
     assert_eq!(world.sources.len(), 1, "exactly one source exists");
     let only = world.sources.keys().next().unwrap().clone();
-    assert_eq!(ready.status.unwrap().source_id, Some(only), "the existing source was adopted");
+    assert_eq!(
+        ready.status.unwrap().source_id,
+        Some(only),
+        "the existing source was adopted"
+    );
     let creates: Vec<u16> = s
         .sim
         .state()
@@ -61,7 +75,11 @@ async fn killed_right_after_airbyte_created_the_source_the_restarted_operator_ma
         .filter(|r| r.endpoint == Endpoint::SourcesCreate.label())
         .map(|r| r.status)
         .collect();
-    assert_eq!(creates, [499], "one create, whose answer the killed operator never read; none after the restart");
+    assert_eq!(
+        creates,
+        [499],
+        "one create, whose answer the killed operator never read; none after the restart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,28 +94,65 @@ async fn a_source_deleted_or_changed_in_airbyte_is_restored_by_the_drift_check()
     let ready = s.wait_ready(&s.sources(), "watched").await;
     let first_id = ready.status.unwrap().source_id.unwrap();
     let airbyte = s.airbyte();
-    let token = airbyte.mint_scoped_token(&format!("{}.main", s.ns()), None).await.unwrap().token;
+    let token = airbyte
+        .mint_scoped_token(&format!("{}.main", s.ns()), None)
+        .await
+        .unwrap()
+        .token;
 
     // Changed out of band: restored.
     airbyte
-        .patch_source(&token, &first_id, &PatchSource { source_config: Some(json!({"count": 99}).as_object().unwrap().clone()), ..Default::default() })
+        .patch_source(
+            &token,
+            &first_id,
+            &PatchSource {
+                source_config: Some(json!({"count": 99}).as_object().unwrap().clone()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    wait_for("the drift check to restore the config", Duration::from_secs(45), || async {
-        (s.sim.state().world().sources[&first_id].source.source_config["count"] == 7).then_some(())
-    })
+    wait_for(
+        "the drift check to restore the config",
+        Duration::from_secs(45),
+        || async {
+            (s.sim.state().world().sources[&first_id]
+                .source
+                .source_config["count"]
+                == 7)
+                .then_some(())
+        },
+    )
     .await;
 
     // Deleted out of band: re-created, and the new id is recorded.
     airbyte.delete_source(&token, &first_id).await.unwrap();
-    let second_id = wait_for("the drift check to re-create the source", Duration::from_secs(45), || async {
-        let id = s.sources().get("watched").await.ok()?.status?.source_id?;
-        (id != first_id && s.sim.state().world().sources.contains_key(&id)).then_some(id)
-    })
+    let second_id = wait_for(
+        "the drift check to re-create the source",
+        Duration::from_secs(45),
+        || async {
+            let id = s.sources().get("watched").await.ok()?.status?.source_id?;
+            (id != first_id && s.sim.state().world().sources.contains_key(&id)).then_some(id)
+        },
+    )
     .await;
-    assert_eq!(s.sim.state().world().sources[&second_id].source.source_config["count"], 7);
+    assert_eq!(
+        s.sim.state().world().sources[&second_id]
+            .source
+            .source_config["count"],
+        7
+    );
     assert_eq!(s.sim.state().world().sources.len(), 1);
-    let events = s.kubectl(&["get", "events", "-n", s.ns(), "--field-selector", "reason=DriftDetected"]).success().stdout();
+    let events = s
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            s.ns(),
+            "--field-selector",
+            "reason=DriftDetected",
+        ])
+        .success()
+        .stdout();
     assert!(events.contains("DriftDetected"), "{events}");
-    let _ = MASKED_SECRET;
 }

@@ -477,12 +477,11 @@ async fn kstatus_reads_in_progress_until_a_generation_is_reconciled() {
         "observedGeneration trails the new generation"
     );
     s.operator.start_again();
-    let caught_up = wait_for("the new generation to be reconciled", WAIT, || async {
+    wait_for("the new generation to be reconciled", WAIT, || async {
         let workspace = s.workspaces().get("main").await.ok()?;
         (workspace.status?.observed_generation == Some(generation)).then_some(())
     })
     .await;
-    let _ = caught_up;
     let id = s
         .workspaces()
         .get("main")

@@ -4,11 +4,11 @@
 mod support;
 
 mod admission;
+mod bad_input;
 mod clients;
+mod crash_and_drift;
 mod kube_runtime;
 mod lifecycle;
 mod processes;
-mod workspace_token;
-mod crash_and_drift;
-mod bad_input;
 mod steady_state;
+mod workspace_token;

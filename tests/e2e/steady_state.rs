@@ -13,8 +13,15 @@ use crate::support::{Scenario, wait_for};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_everything_is_ready_nothing_is_written_not_even_after_a_restart() {
     // Day-long tokens: no refresh is due during the test.
-    let mut s = Scenario::with("steady", Duration::from_secs(24 * 3600), OperatorOptions::default()).await;
-    let Some(audit) = s.ctx.cluster.audit("steady state").cloned() else { return };
+    let mut s = Scenario::with(
+        "steady",
+        Duration::from_secs(24 * 3600),
+        OperatorOptions::default(),
+    )
+    .await;
+    let Some(audit) = s.ctx.cluster.audit("steady state").cloned() else {
+        return;
+    };
     let ns = s.ns().to_string();
     let setup_mark = audit.mark();
     let template = s.cluster_name("stripe");
@@ -67,38 +74,90 @@ spec:
         audit
             .since(mark)
             .into_iter()
-            .filter(|e| e.user_agent.as_deref().is_some_and(|ua| ua.starts_with(USER_AGENT)) && e.is_write())
+            .filter(|e| {
+                e.user_agent
+                    .as_deref()
+                    .is_some_and(|ua| ua.starts_with(USER_AGENT))
+                    && e.is_write()
+            })
             .filter(|e| e.namespace().is_none_or(|n| n == ns))
-            .map(|e| format!("{} {} {}/{}", e.verb, e.resource(), e.namespace().unwrap_or(""), e.name().unwrap_or("")))
+            .map(|e| {
+                format!(
+                    "{} {} {}/{}",
+                    e.verb,
+                    e.resource(),
+                    e.namespace().unwrap_or(""),
+                    e.name().unwrap_or("")
+                )
+            })
             .collect::<Vec<_>>()
     };
     let setup = operator_writes(setup_mark);
     assert!(
-        setup.iter().any(|w| w.starts_with("patch secrets")) && setup.iter().any(|w| w.contains("embeddedsources")),
+        setup.iter().any(|w| w.starts_with("patch secrets"))
+            && setup.iter().any(|w| w.contains("embeddedsources")),
         "the audit log shows the operator's own writes during setup (so the filter is not vacuous): {setup:?}"
     );
     assert!(setup.len() <= 3 * 4 + 8, "writes to reach Ready: {setup:?}");
     for phase in ["running", "restarted"] {
         let mark = audit.mark();
         let airbyte_writes = s.airbyte_writes();
-        let calls_before: u64 = s.sim.state().recorder.counts().iter().map(|c| c.count).sum();
+        let calls_before: u64 = s
+            .sim
+            .state()
+            .recorder
+            .counts()
+            .iter()
+            .map(|c| c.count)
+            .sum();
         if phase == "restarted" {
             s.operator.restart();
-            wait_for("the restarted operator to be ready", Duration::from_secs(30), || async {
-                let url = format!("http://127.0.0.1:{}/readyz", s.operator.metrics_port);
-                reqwest::get(url).await.ok()?.status().is_success().then_some(())
-            })
+            wait_for(
+                "the restarted operator to be ready",
+                Duration::from_secs(30),
+                || async {
+                    let url = format!("http://127.0.0.1:{}/readyz", s.operator.metrics_port);
+                    reqwest::get(url)
+                        .await
+                        .ok()?
+                        .status()
+                        .is_success()
+                        .then_some(())
+                },
+            )
             .await;
         }
         // The minute is the point of this test.
         tokio::time::sleep(Duration::from_secs(60)).await;
         let writes = operator_writes(mark);
-        assert!(writes.is_empty(), "{phase}: the operator wrote to Kubernetes: {writes:?}");
-        assert_eq!(s.airbyte_writes(), airbyte_writes, "{phase}: the operator wrote to Airbyte");
-        let calls: u64 = s.sim.state().recorder.counts().iter().map(|c| c.count).sum::<u64>() - calls_before;
+        assert!(
+            writes.is_empty(),
+            "{phase}: the operator wrote to Kubernetes: {writes:?}"
+        );
+        assert_eq!(
+            s.airbyte_writes(),
+            airbyte_writes,
+            "{phase}: the operator wrote to Airbyte"
+        );
+        let calls: u64 = s
+            .sim
+            .state()
+            .recorder
+            .counts()
+            .iter()
+            .map(|c| c.count)
+            .sum::<u64>()
+            - calls_before;
         // Reads are allowed only as drift checks (one per object per interval, here 10 min).
-        assert!(calls <= 4, "{phase}: {calls} Airbyte calls while nothing changed");
+        assert!(
+            calls <= 4,
+            "{phase}: {calls} Airbyte calls while nothing changed"
+        );
     }
-    assert_eq!(s.calls(Endpoint::ScopedTokenCreate), 2, "one mint per workspace, none after the restart");
+    assert_eq!(
+        s.calls(Endpoint::ScopedTokenCreate),
+        2,
+        "one mint per workspace, none after the restart"
+    );
     s.assert_no_leaks(&["sk_steady"]);
 }
