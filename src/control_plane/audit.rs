@@ -127,6 +127,15 @@ impl AuditLog {
 
     /// Completed events after byte offset `mark` (incomplete last line ignored).
     pub fn since(&self, mark: u64) -> Vec<AuditEvent> {
+        self.events_since(mark)
+            .into_iter()
+            .filter(AuditEvent::is_complete)
+            .collect()
+    }
+
+    /// Every event after `mark`, any stage: a watch that is still open has only its
+    /// `ResponseStarted` event, which is what proves the watch was allowed.
+    pub fn events_since(&self, mark: u64) -> Vec<AuditEvent> {
         let Ok(bytes) = std::fs::read(&self.path) else {
             return Vec::new();
         };
@@ -134,7 +143,6 @@ impl AuditLog {
         bytes[start..]
             .split(|b| *b == b'\n')
             .filter_map(|line| serde_json::from_slice::<AuditEvent>(line).ok())
-            .filter(AuditEvent::is_complete)
             .collect()
     }
 

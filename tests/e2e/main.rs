@@ -5,6 +5,7 @@ mod support;
 
 mod admission;
 mod bad_input;
+mod chart;
 mod clients;
 mod crash_and_drift;
 mod kube_runtime;

@@ -94,7 +94,9 @@ spec:
     };
     let setup = operator_writes(setup_mark);
     assert!(
-        setup.iter().any(|w| w.starts_with("patch secrets"))
+        setup
+            .iter()
+            .any(|w| w.starts_with("create secrets") || w.starts_with("patch secrets"))
             && setup.iter().any(|w| w.contains("embeddedsources")),
         "the audit log shows the operator's own writes during setup (so the filter is not vacuous): {setup:?}"
     );

@@ -302,9 +302,11 @@ async fn apply<A: AirbyteApi>(
             }
             None => None,
         };
-        let owner = workspace
+        let mut owner = workspace
             .controller_owner_ref(&())
             .ok_or_else(|| Error::InvalidConfig("workspace has no uid yet".into()))?;
+        // Not blocking the owner's foreground deletion spares RBAC on workspaces/finalizers.
+        owner.block_owner_deletion = None;
         let secret = token_secret::build(
             &secret_name,
             &namespace,
@@ -321,13 +323,7 @@ async fn apply<A: AirbyteApi>(
             minted_now,
             &settings_hash,
         );
-        let written = secrets
-            .patch(
-                &secret_name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&secret),
-            )
-            .await?;
+        let written = write_secret(&secrets, &secret_name, &secret, secret_meta.is_none()).await?;
         if let Some(token) = token_secret::stored_token(&written.metadata) {
             ctx.record_token(
                 &namespace,
@@ -460,6 +456,40 @@ async fn apply<A: AirbyteApi>(
         .min(ctx.until_drift(&uid))
         .max(Duration::from_millis(500));
     Ok(Action::requeue(next))
+}
+
+/// Writes the token Secret: a plain create when none exists (so the RBAC `create` verb shows in the
+/// audit log as what it is), else a server-side apply; a create that finds one falls back to it.
+async fn write_secret(
+    secrets: &Api<Secret>,
+    name: &str,
+    secret: &Secret,
+    absent: bool,
+) -> Result<Secret, kube::Error> {
+    if absent {
+        let mut fresh = secret.clone();
+        fresh.metadata.managed_fields = None;
+        match secrets
+            .create(
+                &kube::api::PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..Default::default()
+                },
+                &fresh,
+            )
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            other => return other,
+        }
+    }
+    secrets
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(secret),
+        )
+        .await
 }
 
 async fn cleanup<A: AirbyteApi>(

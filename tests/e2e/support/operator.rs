@@ -128,6 +128,28 @@ impl Operator {
         operator
     }
 
+    /// Starts the operator binary with exactly `args` and `env` (for tests that take the flags
+    /// from elsewhere, such as the Helm chart's Deployment).
+    pub fn start_raw(
+        log: PathBuf,
+        metrics_port: u16,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Operator {
+        let mut command = vec![env!("CARGO_BIN_EXE_airbyte-embedded-operator").to_string()];
+        command.extend(args);
+        let mut operator = Operator {
+            child: None,
+            log,
+            metrics_port,
+            command,
+            env,
+            starts: 0,
+        };
+        operator.spawn();
+        operator
+    }
+
     fn spawn(&mut self) {
         use std::io::Write;
         let mut log = std::fs::OpenOptions::new()

@@ -15,10 +15,12 @@ use kube::Api;
 use super::operator::{Operator, OperatorOptions, TEST_LABEL, install_crds, simulator};
 use super::{Generation, Run, TestContext, wait_for};
 
+/// Fields drop in order: the operator first (its log is printed on failure while the test's
+/// folder still exists), the namespace last.
 pub struct Scenario {
-    pub ctx: TestContext,
-    pub sim: Simulator,
     pub operator: Operator,
+    pub sim: Simulator,
+    pub ctx: TestContext,
 }
 
 /// How long a reconcile may take to show, generously (2 cores, parallel tests).
@@ -43,7 +45,7 @@ impl Scenario {
         install_crds(&ctx);
         let sim = simulator(scoped_token_ttl).await;
         let operator = Operator::start(&ctx, &sim, options);
-        Scenario { ctx, sim, operator }
+        Scenario { operator, sim, ctx }
     }
 
     pub fn ns(&self) -> &str {
