@@ -50,6 +50,20 @@ pub struct OperatorOptions {
     pub extra_args: Vec<String>,
     pub extra_env: Vec<(String, String)>,
     pub kubeconfig: Option<PathBuf>,
+    /// Elect a leader on a Lease in the test namespace, as this identity (POD_NAME).
+    pub leader_identity: Option<String>,
+    /// The log file's name in the test folder.
+    pub log_name: String,
+}
+
+impl OperatorOptions {
+    pub fn leader(identity: &str) -> Self {
+        OperatorOptions {
+            leader_identity: Some(identity.into()),
+            log_name: format!("operator-{identity}.log"),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for OperatorOptions {
@@ -59,6 +73,8 @@ impl Default for OperatorOptions {
             extra_args: Vec::new(),
             extra_env: Vec::new(),
             kubeconfig: None,
+            leader_identity: None,
+            log_name: "operator.log".into(),
         }
     }
 }
@@ -95,6 +111,15 @@ impl Operator {
             "--drift-interval-seconds".into(),
             options.drift_interval_seconds.to_string(),
         ];
+        if options.leader_identity.is_some() {
+            command.extend([
+                "--leader-election".into(),
+                "--leader-election-namespace".into(),
+                ctx.namespace.clone(),
+                "--leader-election-lease-seconds".into(),
+                "10".into(),
+            ]);
+        }
         command.extend(options.extra_args.iter().cloned());
         let kubeconfig = options
             .kubeconfig
@@ -115,10 +140,13 @@ impl Operator {
                 "debug,hyper=info,h2=info,tower=info,rustls=info".to_string(),
             ),
         ];
+        if let Some(identity) = &options.leader_identity {
+            env.push(("POD_NAME".to_string(), identity.clone()));
+        }
         env.extend(options.extra_env.iter().cloned());
         let mut operator = Operator {
             child: None,
-            log: ctx.path("operator.log"),
+            log: ctx.path(&options.log_name),
             metrics_port,
             command,
             env,

@@ -1,0 +1,176 @@
+//! The README's run command, exactly as written there, on this machine: the sandbox comes up, the
+//! examples settle (all Ready but the deliberately broken one, which is Stalled), and Ctrl-C
+//! (SIGTERM here) stops everything it started.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{repo_path, wait_for};
+
+/// The command between the `<!-- run-command -->` markers of the README.
+fn readme_run_command() -> String {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let block = readme
+        .split("<!-- run-command -->")
+        .nth(1)
+        .expect("README marks its run command");
+    block
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with("```"))
+        .expect("a command in the marked block")
+        .to_string()
+}
+
+/// Every descendant of `pid`, from /proc.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = std::collections::HashMap::<u32, Vec<u32>>::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        if let Some(ppid) = fields.get(1).and_then(|p| p.parse::<u32>().ok()) {
+            parents.entry(ppid).or_default().push(child);
+        }
+    }
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(next) = queue.pop() {
+        for child in parents.get(&next).cloned().unwrap_or_default() {
+            found.push(child);
+            queue.push(child);
+        }
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_run_command_brings_up_the_sandbox_and_the_examples_settle() {
+    if std::env::var_os("E2E_KUBECONFIG").is_some()
+        && std::env::var_os("AIRBYTE_CONTROL_PLANE_BIN").is_none()
+    {
+        eprintln!(
+            "skipped: the sandbox starts the local control plane, whose binaries are not here"
+        );
+        return;
+    }
+    let command = readme_run_command();
+    assert!(
+        command.contains("sandbox") && command.contains("--apply examples/"),
+        "{command}"
+    );
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("exec {command}")])
+        .current_dir(repo_path(""))
+        .env("AIRBYTE_SANDBOX_STATE_DIR", state.path())
+        .env("CARGO_TERM_COLOR", "never")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let done = line.starts_with("settled:");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines
+    });
+    let lines = tokio::time::timeout(Duration::from_secs(600), lines)
+        .await
+        .expect("the sandbox settled within 10 minutes")
+        .unwrap();
+    let text = lines.join("\n");
+    assert!(
+        text.contains(&format!(
+            "sandbox ready: export KUBECONFIG={}",
+            state.path().join("kubeconfig").display()
+        )),
+        "{text}"
+    );
+    let last = |object: &str| {
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.starts_with(&format!("{object} ")))
+            .cloned()
+            .unwrap_or_default()
+    };
+    for object in [
+        "EmbeddedWorkspace/tenant-us/main",
+        "EmbeddedWorkspace/tenant-eu/main",
+        "SourceTemplate/postgres-crm",
+        "SourceTemplate/stripe",
+        "EmbeddedSource/tenant-us/stripe",
+    ] {
+        assert!(last(object).contains("ready=True"), "{object}: {text}");
+    }
+    let broken = last("EmbeddedSource/tenant-eu/broken-missing-secret");
+    assert!(
+        broken.contains("reason=SecretNotFound")
+            && broken.contains("Stalled: Secret tenant-eu/postgres-login not found"),
+        "{text}"
+    );
+    let env = std::fs::read_to_string(state.path().join("airbyte.env")).unwrap();
+    for key in [
+        "AIRBYTE_API_URL=http://127.0.0.1:",
+        "AIRBYTE_CLIENT_ID=",
+        "AIRBYTE_CLIENT_SECRET=",
+        "AIRBYTE_ORGANIZATION_ID=",
+    ] {
+        assert!(env.contains(key), "{env}");
+    }
+
+    // Ctrl-C (SIGTERM) stops everything the sandbox started.
+    let started = descendants(pid);
+    assert!(
+        started.len() >= 3,
+        "the control plane runs under the sandbox: {started:?}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(-(pid as i32)),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "a clean stop: {status}");
+    wait_for(
+        "every sandbox process to exit",
+        Duration::from_secs(30),
+        || {
+            let left: Vec<u32> = started.iter().copied().filter(|p| alive(*p)).collect();
+            async move { left.is_empty().then_some(()) }
+        },
+    )
+    .await;
+}
