@@ -23,6 +23,11 @@ if [ -z "${E2E_KUBECONFIG:-}" ]; then
   AIRBYTE_CONTROL_PLANE_BIN=$(bash control-plane/build.sh | tail -n 1)
   export AIRBYTE_CONTROL_PLANE_BIN
 fi
+if command -v go >/dev/null 2>&1; then
+  step "kstatus helper (sigs.k8s.io/cli-utils, for the GitOps health test)"
+  AEO_KSTATUS_BIN=$(bash control-plane/kstatus/build.sh | tail -n 1)
+  export AEO_KSTATUS_BIN
+fi
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -41,7 +46,7 @@ if [ -z "${E2E_KUBECONFIG:-}" ] && [ "${AEO_NETWORK_ISOLATION:-auto}" != off ]; 
 fi
 if [ ${#isolate[@]} -gt 0 ]; then
   step "tests (network namespace: loopback only)"
-  export AEO_NETWORK_ISOLATED=1
+  export AEO_NETWORK_ISOLATED=1 CARGO_NET_OFFLINE=true
   "${isolate[@]}" bash -c 'ip link set lo up && exec cargo test --locked --offline "$@"' _ "$@"
 else
   if [ "${AEO_REQUIRE_NETWORK_ISOLATION:-}" = 1 ]; then
