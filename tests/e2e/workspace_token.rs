@@ -223,6 +223,37 @@ spec:
         assert!(explain.contains(field), "explain lacks {field}: {explain}");
     }
 
+    // Metrics: reconciles, API calls by endpoint and status, token expiry, leader; no secrets.
+    let metrics = s.operator.metrics().await;
+    for needle in [
+        "airbyte_embedded_operator_reconciles_total{kind=\"EmbeddedSource\",reason=\"Synced\"}",
+        "airbyte_embedded_operator_airbyte_api_calls_total{endpoint=\"scoped_token_create\",status=\"200\"}",
+        "airbyte_embedded_operator_reconcile_duration_seconds_count{kind=\"EmbeddedWorkspace\"}",
+        "airbyte_embedded_operator_leader 1",
+    ] {
+        assert!(metrics.contains(needle), "metrics lack {needle}");
+    }
+    let expiry_line = metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("airbyte_embedded_operator_workspace_token_expiry_seconds{{namespace=\"{ns}\",name=\"main\"}}")))
+        .expect("a token expiry gauge for the workspace");
+    let seconds: f64 = expiry_line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(seconds > 1000.0 && seconds <= 1200.0, "{expiry_line}");
+    for token in s.sim.state().issued_tokens() {
+        assert!(!metrics.contains(&token), "a token leaked into the metrics");
+    }
+    assert!(!metrics.contains("sk_test_happy_path_value"));
+    for endpoint in ["healthz", "readyz"] {
+        let status = reqwest::get(format!(
+            "http://127.0.0.1:{}/{endpoint}",
+            s.operator.metrics_port
+        ))
+        .await
+        .unwrap()
+        .status();
+        assert!(status.is_success(), "/{endpoint}: {status}");
+    }
+
     s.assert_no_leaks(&["sk_test_happy_path_value"]);
 }
 
