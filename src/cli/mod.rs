@@ -69,6 +69,7 @@ fn crds(args: CrdsArgs) -> Outcome {
 }
 
 pub async fn main(cli: Cli) -> Outcome {
+    crate::shutdown::install();
     crate::telemetry::init(cli.log_format, "info");
     match cli.command {
         Some(Command::AirbyteSim(args)) => airbyte_sim::run(args).await,

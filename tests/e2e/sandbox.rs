@@ -9,19 +9,24 @@ use std::time::Duration;
 
 use crate::support::{repo_path, wait_for};
 
-/// The command between the `<!-- run-command -->` markers of the README.
-fn readme_run_command() -> String {
+/// The lines of the README's code block between two `marker` comments.
+fn readme_block(marker: &str) -> Vec<String> {
     let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
     let block = readme
-        .split("<!-- run-command -->")
+        .split(marker)
         .nth(1)
-        .expect("README marks its run command");
+        .unwrap_or_else(|| panic!("README marks a block with {marker}"));
     block
         .lines()
         .map(str::trim)
-        .find(|line| !line.is_empty() && !line.starts_with("```"))
-        .expect("a command in the marked block")
-        .to_string()
+        .filter(|line| !line.is_empty() && !line.starts_with("```"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The command between the `<!-- run-command -->` markers of the README.
+fn readme_run_command() -> String {
+    readme_block("<!-- run-command -->").remove(0)
 }
 
 /// Every descendant of `pid`, from /proc.
@@ -147,6 +152,36 @@ async fn the_readme_run_command_brings_up_the_sandbox_and_the_examples_settle() 
     ] {
         assert!(env.contains(key), "{env}");
     }
+
+    // The README's walk-through, command by command, against this sandbox (its state folder in
+    // place of `.sandbox/`).
+    let script = readme_block("<!-- walkthrough -->")
+        .join("\n")
+        .replace(".sandbox/", &format!("{}/", state.path().display()));
+    let kubectl = crate::support::tools::bin_dir(crate::support::Generation::Current);
+    let path = format!(
+        "{}:{}",
+        kubectl.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let home = tempfile::tempdir().unwrap();
+    let walk = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("PATH", path)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&walk.stdout);
+    assert!(
+        walk.status.success(),
+        "the README walk-through failed:\n{out}\n{}",
+        String::from_utf8_lossy(&walk.stderr)
+    );
+    assert!(
+        out.contains("Secret tenant-eu/postgres-login not found"),
+        "{out}"
+    );
+    assert!(out.contains("\"calls\""), "{out}");
 
     // Ctrl-C (SIGTERM) stops everything the sandbox started.
     let started = descendants(pid);

@@ -81,6 +81,8 @@ impl Default for OperatorOptions {
 
 /// A running operator process; killed when dropped.
 pub struct Operator {
+    /// POD_NAME of the process: its user agent ends in `(identity)`.
+    pub identity: String,
     child: Option<Child>,
     pub log: PathBuf,
     pub metrics_port: u16,
@@ -140,11 +142,21 @@ impl Operator {
                 "debug,hyper=info,h2=info,tower=info,rustls=info".to_string(),
             ),
         ];
-        if let Some(identity) = &options.leader_identity {
-            env.push(("POD_NAME".to_string(), identity.clone()));
-        }
+        // A distinct identity per operator: it ends its user agent, which the audit log records.
+        let identity = options
+            .leader_identity
+            .clone()
+            .unwrap_or_else(|| ctx.namespace.clone());
+        env.push(("POD_NAME".to_string(), identity.clone()));
         env.extend(options.extra_env.iter().cloned());
+        let identity = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "POD_NAME")
+            .map(|(_, v)| v.clone())
+            .unwrap_or(identity);
         let mut operator = Operator {
+            identity,
             child: None,
             log: ctx.path(&options.log_name),
             metrics_port,
@@ -166,7 +178,13 @@ impl Operator {
     ) -> Operator {
         let mut command = vec![env!("CARGO_BIN_EXE_airbyte-embedded-operator").to_string()];
         command.extend(args);
+        let identity = env
+            .iter()
+            .find(|(k, _)| k == "POD_NAME")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let mut operator = Operator {
+            identity,
             child: None,
             log,
             metrics_port,
