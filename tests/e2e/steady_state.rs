@@ -70,17 +70,13 @@ spec:
     // Let the last status writes and their watch events settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
+    // This test's operator only: its user agent ends in its identity.
+    let agent = format!("{USER_AGENT} ({})", s.operator.identity);
     let operator_writes = |mark: u64| {
         audit
             .since(mark)
             .into_iter()
-            .filter(|e| {
-                e.user_agent
-                    .as_deref()
-                    .is_some_and(|ua| ua.starts_with(USER_AGENT))
-                    && e.is_write()
-            })
-            .filter(|e| e.namespace().is_none_or(|n| n == ns))
+            .filter(|e| e.user_agent.as_deref() == Some(agent.as_str()) && e.is_write())
             .map(|e| {
                 format!(
                     "{} {} {}/{}",

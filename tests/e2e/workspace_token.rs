@@ -306,7 +306,7 @@ async fn the_token_is_refreshed_before_it_expires_repeatedly() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(
-        observations > 20,
+        observations >= 10,
         "polled often enough to catch an expired token"
     );
     let workspace = s.workspaces().get("main").await.unwrap();

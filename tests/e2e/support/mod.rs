@@ -126,6 +126,27 @@ impl Drop for TestContext {
             return;
         }
         let tools = self.tools(Generation::Current);
+        // Cluster-scoped objects of the test (SourceTemplates) go too, finalizers released: their
+        // operator is gone by now.
+        let selector = format!("e2e.airbyte.ai/test={}", self.namespace);
+        let templates = tools.kubectl(&[
+            "get",
+            "sourcetemplates.embedded.airbyte.ai",
+            "-l",
+            &selector,
+            "-o",
+            "name",
+        ]);
+        for template in templates.stdout().lines().filter(|l| !l.is_empty()) {
+            let _ = tools.kubectl(&[
+                "patch",
+                template,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ]);
+            let _ = tools.kubectl(&["delete", template, "--wait=false"]);
+        }
         let _ = tools.kubectl(&["delete", "namespace", &self.namespace, "--wait=false"]);
     }
 }
