@@ -116,7 +116,7 @@ impl ApiError {
     }
 
     /// Builds the error for a non-success answer from its status, body and `Retry-After`.
-    pub(crate) fn from_response(
+    pub fn from_response(
         endpoint: Endpoint,
         status: u16,
         body: &[u8],

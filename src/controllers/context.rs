@@ -56,6 +56,14 @@ pub struct Context<A: AirbyteApi> {
     /// The resourceVersion of our last write to each object (by uid): a watch cache older than
     /// that has not seen our own write yet, and deciding from it would repeat work.
     written: Mutex<HashMap<String, u64>>,
+    /// Workspaces whose token a source saw refused, by (namespace, name).
+    suspect_tokens: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Wakes the workspace controller for an object (set once the controllers are built).
+    pub wake_workspace: std::sync::OnceLock<
+        futures::channel::mpsc::UnboundedSender<
+            kube::runtime::reflector::ObjectRef<EmbeddedWorkspace>,
+        >,
+    >,
     /// Routine work (refreshes, drift checks) takes one of these; first reconciles and changes do
     /// not, so new objects never wait behind routine work.
     pub routine: tokio::sync::Semaphore,
@@ -103,6 +111,8 @@ impl<A: AirbyteApi> Context<A> {
             drift: Mutex::new(HashMap::new()),
             recorded_tokens: Mutex::new(HashMap::new()),
             written: Mutex::new(HashMap::new()),
+            suspect_tokens: Mutex::new(Default::default()),
+            wake_workspace: std::sync::OnceLock::new(),
             routine: tokio::sync::Semaphore::new(routine),
         }
     }
@@ -181,6 +191,21 @@ impl<A: AirbyteApi> Context<A> {
         lock(&self.tokens)
             .get(&(namespace.to_string(), workspace.to_string()))
             .cloned()
+    }
+
+    /// A source saw this workspace's token refused: drop it, and have the workspace check it.
+    pub fn suspect_token(&self, namespace: &str, workspace: &str) {
+        self.forget_token(namespace, workspace);
+        lock(&self.suspect_tokens).insert((namespace.to_string(), workspace.to_string()));
+        if let Some(wake) = self.wake_workspace.get() {
+            let _ = wake.unbounded_send(
+                kube::runtime::reflector::ObjectRef::new(workspace).within(namespace),
+            );
+        }
+    }
+
+    pub fn take_suspect_token(&self, namespace: &str, workspace: &str) -> bool {
+        lock(&self.suspect_tokens).remove(&(namespace.to_string(), workspace.to_string()))
     }
 
     pub fn forget_token(&self, namespace: &str, workspace: &str) {

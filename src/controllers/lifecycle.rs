@@ -158,6 +158,7 @@ where
 {
     let uid = object.uid().unwrap_or_default();
     if ctx.is_stale(&uid, object.resource_version().as_deref()) {
+        tracing::debug!(kind = K::KIND, name = %object.name_any(), "the cache has not seen our last write yet; deciding once it has");
         return Ok(Action::requeue(Duration::from_millis(250)));
     }
     let started = std::time::Instant::now();

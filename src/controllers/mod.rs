@@ -1,11 +1,13 @@
 //! Builds the three controllers and their watch relations, and runs them.
 //!
-//! One watch per kind feeds a shared cache (reflector) that every controller reads: workspaces,
-//! templates and sources in full, Secrets and Namespaces as metadata only. Triggers:
-//! - EmbeddedWorkspace: its own spec/annotation/finalizer changes, and its token Secret (owned).
+//! One watch per kind fills a cache (reflector) that every controller reads: workspaces,
+//! templates and sources in full, Secrets and Namespaces as metadata only. Each watch's events are
+//! turned into triggers here, in one place, and sent to the controllers over channels:
+//! - EmbeddedWorkspace: its own spec/annotation/finalizer changes, and its token Secret (owned:
+//!   changed or deleted), and its namespace's labels.
 //! - SourceTemplate: its own changes, and Secrets of the operator's namespace it references.
-//! - EmbeddedSource: its own changes, its workspace or template becoming Ready (or changing id),
-//!   and Secrets it references.
+//! - EmbeddedSource: its own changes, its workspace or template becoming Ready, changing id or
+//!   going away, and Secrets it references (changed or deleted).
 //!
 //! Status-only changes trigger nothing, so writing status never causes another reconcile.
 
@@ -23,10 +25,10 @@ pub mod status;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
@@ -43,29 +45,21 @@ use crate::resources::{
     EXTERNAL_ID, EmbeddedSource, EmbeddedWorkspace, RECONCILE_REQUESTED_AT, SourceTemplate,
 };
 
-/// Buffer of each shared watch stream (objects in flight to slow subscribers).
-const SHARED_BUFFER: usize = 1024;
-
 /// User agent of every request to Kubernetes.
 pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
 
-/// Passes an object on only when `key` of it changed since it was last passed (per uid).
-fn changed_only<K, S>(
-    stream: S,
-    key: impl Fn(&K) -> u64 + Send + 'static,
-) -> impl Stream<Item = Arc<K>> + Send
-where
-    K: Resource + Send + Sync + 'static,
-    S: Stream<Item = Arc<K>> + Send,
-{
-    let seen: Mutex<HashMap<String, u64>> = Mutex::new(HashMap::new());
-    stream.filter(move |object| {
-        let uid = object.uid().unwrap_or_default();
-        let value = key(object);
-        let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-        let pass = seen.insert(uid, value) != Some(value);
-        futures::future::ready(pass)
-    })
+/// Remembers a key per object and says whether it changed (the first sighting counts).
+#[derive(Default)]
+struct Seen(HashMap<String, u64>);
+
+impl Seen {
+    fn changed(&mut self, uid: &str, key: u64) -> bool {
+        self.0.insert(uid.to_string(), key) != Some(key)
+    }
+
+    fn forget(&mut self, uid: &str) {
+        self.0.remove(uid);
+    }
 }
 
 fn hash_of(parts: impl Hash) -> u64 {
@@ -102,10 +96,6 @@ fn slim_secret(secret: &mut PartialObjectMeta<Secret>) {
 
 fn references_secret(refs: &[crate::resources::SecretValueRef], name: &str) -> bool {
     refs.iter().any(|r| r.secret_key_ref.name == name)
-}
-
-fn subscribe<K>(what: &str, handle: Option<K>) -> Result<K, String> {
-    handle.ok_or_else(|| format!("the {what} cache is not shared"))
 }
 
 /// Builds the Kubernetes client the operator uses: current kubeconfig or in-cluster config, with
@@ -181,7 +171,9 @@ pub async fn run_with<A: AirbyteApi>(
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let scoped = |client: Client| -> (
+    use futures::channel::mpsc::{UnboundedSender, unbounded};
+
+    let namespaced = |client: Client| -> (
         Api<EmbeddedWorkspace>,
         Api<EmbeddedSource>,
         Api<PartialObjectMeta<Secret>>,
@@ -199,26 +191,25 @@ pub async fn run_with<A: AirbyteApi>(
             ),
         }
     };
-    let (workspace_api, source_api, secret_api) = scoped(client.clone());
+    let (workspace_api, source_api, secret_api) = namespaced(client.clone());
     let mut selected = watcher::Config::default();
     if let Some(selector) = &config.selector {
         selected = selected.labels(selector);
     }
 
-    let (workspaces, workspace_writer) =
-        reflector::store_shared::<EmbeddedWorkspace>(SHARED_BUFFER);
-    let (templates, template_writer) = reflector::store_shared::<SourceTemplate>(SHARED_BUFFER);
-    let (sources, source_writer) = reflector::store_shared::<EmbeddedSource>(SHARED_BUFFER);
-    let (secrets, secret_writer) =
-        reflector::store_shared::<PartialObjectMeta<Secret>>(SHARED_BUFFER);
+    let (workspaces, workspace_writer) = reflector::store::<EmbeddedWorkspace>();
+    let (templates, template_writer) = reflector::store::<SourceTemplate>();
+    let (sources, source_writer) = reflector::store::<EmbeddedSource>();
+    let (secrets, secret_writer) = reflector::store::<PartialObjectMeta<Secret>>();
     let (namespaces, namespace_writer) = reflector::store::<PartialObjectMeta<Namespace>>();
-    let workspace_events = subscribe("workspace", workspace_writer.subscribe())?;
-    let workspace_events_for_sources = subscribe("workspace", workspace_writer.subscribe())?;
-    let template_events = subscribe("template", template_writer.subscribe())?;
-    let template_events_for_sources = subscribe("template", template_writer.subscribe())?;
-    let source_events = subscribe("source", source_writer.subscribe())?;
-    let secret_events = subscribe("secret", secret_writer.subscribe())?;
-    let secret_events_for_sources = subscribe("secret", secret_writer.subscribe())?;
+
+    // Trigger channels: each controller's own objects, and wake-ups from related objects.
+    let (workspace_main, workspace_main_rx) = unbounded::<Arc<EmbeddedWorkspace>>();
+    let (template_main, template_main_rx) = unbounded::<Arc<SourceTemplate>>();
+    let (source_main, source_main_rx) = unbounded::<Arc<EmbeddedSource>>();
+    let (workspace_wake, workspace_wakes) = unbounded::<ObjectRef<EmbeddedWorkspace>>();
+    let (template_wake, template_wakes) = unbounded::<ObjectRef<SourceTemplate>>();
+    let (source_wake, source_wakes) = unbounded::<ObjectRef<EmbeddedSource>>();
 
     let stores = Stores {
         workspaces: workspaces.clone(),
@@ -234,6 +225,7 @@ pub async fn run_with<A: AirbyteApi>(
     let recorder = Recorder::new(client.clone(), reporter);
     let concurrency = config.concurrency;
     let secret_namespace = config.secret_namespace.clone();
+    let watch_namespace = config.watch_namespace.clone();
     let ctx = Arc::new(Context::new(
         client.clone(),
         airbyte,
@@ -242,16 +234,12 @@ pub async fn run_with<A: AirbyteApi>(
         metrics.clone(),
         stores,
     ));
+    let _ = ctx.wake_workspace.set(workspace_wake.clone());
 
-    // Shared streams carry only objects that exist, so deletions are turned into triggers here:
-    // a deleted token Secret wakes its workspace, a deleted Secret, workspace or template wakes
-    // the sources that reference it.
-    let (workspace_wake, workspace_wakes) =
-        futures::channel::mpsc::unbounded::<ObjectRef<EmbeddedWorkspace>>();
-    let (source_wake, source_wakes) =
-        futures::channel::mpsc::unbounded::<ObjectRef<EmbeddedSource>>();
+    // Sources matching a predicate, woken.
     let wake_sources = {
         let sources = sources.clone();
+        let source_wake = source_wake.clone();
         move |matches: &dyn Fn(&EmbeddedSource) -> bool| {
             for source in sources.state().iter().filter(|s| matches(s)) {
                 let _ = source_wake.unbounded_send(ObjectRef::from_obj(source.as_ref()));
@@ -259,81 +247,259 @@ pub async fn run_with<A: AirbyteApi>(
         }
     };
     let wake_sources = Arc::new(wake_sources);
+    /// Sends `object` to its controller when its trigger key changed.
+    fn own<K: kube::Resource + Clone>(seen: &mut Seen, main: &UnboundedSender<Arc<K>>, object: &K) {
+        if seen.changed(&object.uid().unwrap_or_default(), trigger_key(object)) {
+            let _ = main.unbounded_send(Arc::new(object.clone()));
+        }
+    }
 
-    // Root watches: they fill the caches and feed the subscribers.
-    let ctx_for_deletes = ctx.clone();
-    let wake = wake_sources.clone();
-    let workspace_root = watcher(workspace_api, selected.clone())
-        .default_backoff()
-        .reflect_shared(workspace_writer)
-        .for_each(move |event| {
-            if let Ok(watcher::Event::Delete(workspace)) = &event {
-                embedded_workspace::forget(&ctx_for_deletes, workspace);
-                let (namespace, name) = (workspace.namespace(), workspace.name_any());
-                wake(&|s| s.namespace() == namespace && s.spec.workspace_ref.name == name);
-            }
-            futures::future::ready(())
-        });
-    let wake = wake_sources.clone();
-    let template_root = watcher(Api::<SourceTemplate>::all(client.clone()), selected.clone())
-        .default_backoff()
-        .reflect_shared(template_writer)
-        .for_each(move |event| {
-            if let Ok(watcher::Event::Delete(template)) = &event {
-                let name = template.name_any();
-                wake(&|s| {
-                    s.spec
-                        .source_template_ref
-                        .as_ref()
-                        .is_some_and(|r| r.name == name)
-                });
-            }
-            futures::future::ready(())
-        });
-    let source_root = watcher(source_api, selected.clone())
-        .default_backoff()
-        .reflect_shared(source_writer)
-        .for_each(|_| futures::future::ready(()));
-    let wake = wake_sources.clone();
-    let secret_root = watcher(secret_api, watcher::Config::default())
-        .default_backoff()
-        .modify(slim_secret)
-        .reflect_shared(secret_writer)
-        .for_each(move |event| {
-            if let Ok(watcher::Event::Delete(secret)) = &event {
+    // Root watches: they fill the caches and turn events into triggers.
+    let workspace_root = {
+        let (ctx, wake) = (ctx.clone(), wake_sources.clone());
+        let (mut own_seen, mut readiness) = (Seen::default(), Seen::default());
+        watcher(workspace_api, selected.clone())
+            .default_backoff()
+            .reflect(workspace_writer)
+            .for_each(move |event| {
+                match &event {
+                    Ok(watcher::Event::Apply(workspace))
+                    | Ok(watcher::Event::InitApply(workspace)) => {
+                        own(&mut own_seen, &workspace_main, workspace);
+                        let status = workspace.status.clone().unwrap_or_default();
+                        let key = hash_of((
+                            crate::resources::conditions::is_ready(&status.conditions),
+                            status.workspace_id.as_ref(),
+                        ));
+                        if readiness.changed(&workspace.uid().unwrap_or_default(), key)
+                            && matches!(event, Ok(watcher::Event::Apply(_)))
+                        {
+                            let (namespace, name) = (workspace.namespace(), workspace.name_any());
+                            wake(&|s| {
+                                s.namespace() == namespace && s.spec.workspace_ref.name == name
+                            });
+                        }
+                    }
+                    Ok(watcher::Event::Delete(workspace)) => {
+                        let uid = workspace.uid().unwrap_or_default();
+                        own_seen.forget(&uid);
+                        readiness.forget(&uid);
+                        embedded_workspace::forget(&ctx, workspace);
+                        let (namespace, name) = (workspace.namespace(), workspace.name_any());
+                        wake(&|s| s.namespace() == namespace && s.spec.workspace_ref.name == name);
+                    }
+                    _ => {}
+                }
+                futures::future::ready(())
+            })
+    };
+    let template_root = {
+        let wake = wake_sources.clone();
+        let (mut own_seen, mut readiness) = (Seen::default(), Seen::default());
+        watcher(Api::<SourceTemplate>::all(client.clone()), selected.clone())
+            .default_backoff()
+            .reflect(template_writer)
+            .for_each(move |event| {
+                match &event {
+                    Ok(watcher::Event::Apply(template))
+                    | Ok(watcher::Event::InitApply(template)) => {
+                        own(&mut own_seen, &template_main, template);
+                        let status = template.status.clone().unwrap_or_default();
+                        let key = hash_of((
+                            crate::resources::conditions::is_ready(&status.conditions),
+                            status.template_id.as_ref(),
+                        ));
+                        if readiness.changed(&template.uid().unwrap_or_default(), key)
+                            && matches!(event, Ok(watcher::Event::Apply(_)))
+                        {
+                            let name = template.name_any();
+                            wake(&|s| {
+                                s.spec
+                                    .source_template_ref
+                                    .as_ref()
+                                    .is_some_and(|r| r.name == name)
+                            });
+                        }
+                    }
+                    Ok(watcher::Event::Delete(template)) => {
+                        let uid = template.uid().unwrap_or_default();
+                        own_seen.forget(&uid);
+                        readiness.forget(&uid);
+                        let name = template.name_any();
+                        wake(&|s| {
+                            s.spec
+                                .source_template_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name)
+                        });
+                    }
+                    _ => {}
+                }
+                futures::future::ready(())
+            })
+    };
+    let source_root = {
+        let mut own_seen = Seen::default();
+        watcher(source_api, selected.clone())
+            .default_backoff()
+            .reflect(source_writer)
+            .for_each(move |event| {
+                match &event {
+                    Ok(watcher::Event::Apply(source)) | Ok(watcher::Event::InitApply(source)) => {
+                        own(&mut own_seen, &source_main, source)
+                    }
+                    Ok(watcher::Event::Delete(source)) => {
+                        own_seen.forget(&source.uid().unwrap_or_default())
+                    }
+                    _ => {}
+                }
+                futures::future::ready(())
+            })
+    };
+    // A Secret changed or deleted wakes its owner workspace, the sources referencing it, and (in
+    // the operator's namespace) the templates referencing it. The first listing wakes nothing:
+    // every object is reconciled at start anyway.
+    let wake_for_secret = {
+        let (wake, templates) = (wake_sources.clone(), templates.clone());
+        let secret_namespace = secret_namespace.clone();
+        move |secret: &PartialObjectMeta<Secret>, as_token_owner: bool, as_reference: bool| {
+            let (namespace, name) = (secret.namespace(), secret.name_any());
+            if as_token_owner {
                 for owner in secret.metadata.owner_references.iter().flatten() {
                     if owner.kind == "EmbeddedWorkspace"
                         && owner.api_version == EmbeddedWorkspace::api_version(&())
                     {
                         let mut reference = ObjectRef::new(&owner.name);
-                        if let Some(namespace) = secret.namespace() {
-                            reference = reference.within(&namespace);
+                        if let Some(namespace) = &namespace {
+                            reference = reference.within(namespace);
                         }
                         let _ = workspace_wake.unbounded_send(reference);
                     }
                 }
-                let (namespace, name) = (secret.namespace(), secret.name_any());
+            }
+            if as_reference {
                 wake(&|s| {
                     s.namespace() == namespace
                         && references_secret(&s.spec.source_config_secret_refs, &name)
                 });
+                if namespace.as_deref() == Some(secret_namespace.as_str()) {
+                    for template in templates.state().iter().filter(|t| {
+                        references_secret(&t.spec.partial_default_config_secret_refs, &name)
+                    }) {
+                        let _ =
+                            template_wake.unbounded_send(ObjectRef::from_obj(template.as_ref()));
+                    }
+                }
+            }
+        }
+    };
+    let wake_for_secret = Arc::new(wake_for_secret);
+    let secret_root = {
+        let wake = wake_for_secret.clone();
+        let mut versions = Seen::default();
+        watcher(secret_api, watcher::Config::default())
+            .default_backoff()
+            .modify(slim_secret)
+            .reflect(secret_writer)
+            .for_each(move |event| {
+                match &event {
+                    Ok(watcher::Event::Apply(secret)) => {
+                        // Only a new resourceVersion is a change (a relist replays every Secret).
+                        let key = hash_of(secret.metadata.resource_version.as_ref());
+                        if versions.changed(&secret.uid().unwrap_or_default(), key) {
+                            wake(secret, true, true);
+                        }
+                    }
+                    Ok(watcher::Event::InitApply(secret)) => {
+                        versions.changed(
+                            &secret.uid().unwrap_or_default(),
+                            hash_of(secret.metadata.resource_version.as_ref()),
+                        );
+                    }
+                    Ok(watcher::Event::Delete(secret)) => {
+                        versions.forget(&secret.uid().unwrap_or_default());
+                        wake(secret, true, true);
+                    }
+                    _ => {}
+                }
+                futures::future::ready(())
+            })
+    };
+    // The operator's namespace, when the Secret watch above does not cover it.
+    let template_secret_root = {
+        let wake = wake_for_secret.clone();
+        let covered = watch_namespace
+            .as_deref()
+            .is_none_or(|ns| ns == secret_namespace);
+        let api: Api<PartialObjectMeta<Secret>> =
+            Api::namespaced(client.clone(), &secret_namespace);
+        async move {
+            if covered {
+                return;
+            }
+            watcher(api, watcher::Config::default())
+                .default_backoff()
+                .touched_objects()
+                .for_each(|secret| {
+                    if let Ok(secret) = secret {
+                        wake(&secret, false, true);
+                    }
+                    futures::future::ready(())
+                })
+                .await;
+        }
+    };
+    let namespace_root = {
+        let workspaces = workspaces.clone();
+        let wake = ctx.wake_workspace.get().cloned();
+        let mut labels = Seen::default();
+        watcher(
+            Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .modify(|ns| ns.metadata.managed_fields = None)
+        .reflect(namespace_writer)
+        .for_each(move |event| {
+            // A namespace's name-policy label changed: its workspaces decide again.
+            if let Ok(watcher::Event::Apply(namespace)) = &event {
+                let key = hash_of(
+                    namespace
+                        .labels()
+                        .get(embedded_workspace::naming::NAMESPACE_POLICY_LABEL),
+                );
+                if labels.changed(&namespace.name_any(), key) {
+                    let name = namespace.name_any();
+                    for workspace in workspaces
+                        .state()
+                        .iter()
+                        .filter(|w| w.namespace().as_deref() == Some(name.as_str()))
+                    {
+                        if let Some(wake) = &wake {
+                            let _ = wake.unbounded_send(ObjectRef::from_obj(workspace.as_ref()));
+                        }
+                    }
+                }
+            } else if let Ok(watcher::Event::InitApply(namespace)) = &event {
+                labels.changed(
+                    &namespace.name_any(),
+                    hash_of(
+                        namespace
+                            .labels()
+                            .get(embedded_workspace::naming::NAMESPACE_POLICY_LABEL),
+                    ),
+                );
             }
             futures::future::ready(())
-        });
-    let namespace_root = watcher(
-        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(|ns| ns.metadata.managed_fields = None)
-    .reflect(namespace_writer)
-    .for_each(|_| futures::future::ready(()));
+        })
+    };
     let roots = tokio::spawn(async move {
         tokio::join!(
             workspace_root,
             template_root,
             source_root,
             secret_root,
+            template_secret_root,
             namespace_root
         );
     });
@@ -372,128 +538,36 @@ pub async fn run_with<A: AirbyteApi>(
 
     let controller_config = ControllerConfig::default().concurrency(concurrency);
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
-
-    let workspace_controller = Controller::for_shared_stream(
-        changed_only(workspace_events, trigger_key),
-        workspaces.clone(),
-    )
-    .owns_shared_stream(secret_events)
-    .reconcile_on(workspace_wakes)
-    .with_config(controller_config.clone())
-    .graceful_shutdown_on(shutdown.clone())
-    .run(
-        embedded_workspace::reconcile,
-        lifecycle::error_policy,
-        ctx.clone(),
-    )
-    .for_each(|_| futures::future::ready(()));
-
-    let template_store = templates.clone();
-    let template_secret_api: Api<PartialObjectMeta<Secret>> =
-        Api::namespaced(client.clone(), &secret_namespace);
-    let template_controller = Controller::for_shared_stream(
-        changed_only(template_events, trigger_key),
-        templates.clone(),
-    )
-    .watches_stream(
-        watcher(template_secret_api, watcher::Config::default())
-            .default_backoff()
-            .touched_objects(),
-        move |secret: PartialObjectMeta<Secret>| {
-            let name = secret.name_any();
-            template_store
-                .state()
-                .into_iter()
-                .filter(|t| references_secret(&t.spec.partial_default_config_secret_refs, &name))
-                .map(|t| ObjectRef::from_obj(t.as_ref()))
-                .collect::<Vec<_>>()
-        },
-    )
-    .with_config(controller_config.clone())
-    .graceful_shutdown_on(shutdown.clone())
-    .run(
-        source_template::reconcile,
-        lifecycle::error_policy,
-        ctx.clone(),
-    )
-    .for_each(|_| futures::future::ready(()));
-
-    let by_workspace = sources.clone();
-    let by_template = sources.clone();
-    let by_secret = sources.clone();
-    let readiness = |ready: bool, id: Option<&String>| hash_of((ready, id));
-    let source_controller =
-        Controller::for_shared_stream(changed_only(source_events, trigger_key), sources.clone())
-            .watches_shared_stream(
-                changed_only(
-                    workspace_events_for_sources,
-                    move |w: &EmbeddedWorkspace| {
-                        let status = w.status.clone().unwrap_or_default();
-                        readiness(
-                            crate::resources::conditions::is_ready(&status.conditions),
-                            status.workspace_id.as_ref(),
-                        )
-                    },
-                ),
-                move |workspace: Arc<EmbeddedWorkspace>| {
-                    let namespace = workspace.namespace();
-                    let name = workspace.name_any();
-                    by_workspace
-                        .state()
-                        .into_iter()
-                        .filter(|s| s.namespace() == namespace && s.spec.workspace_ref.name == name)
-                        .map(|s| ObjectRef::from_obj(s.as_ref()))
-                        .collect::<Vec<_>>()
-                },
-            )
-            .watches_shared_stream(
-                changed_only(template_events_for_sources, move |t: &SourceTemplate| {
-                    let status = t.status.clone().unwrap_or_default();
-                    readiness(
-                        crate::resources::conditions::is_ready(&status.conditions),
-                        status.template_id.as_ref(),
-                    )
-                }),
-                move |template: Arc<SourceTemplate>| {
-                    let name = template.name_any();
-                    by_template
-                        .state()
-                        .into_iter()
-                        .filter(|s| {
-                            s.spec
-                                .source_template_ref
-                                .as_ref()
-                                .is_some_and(|r| r.name == name)
-                        })
-                        .map(|s| ObjectRef::from_obj(s.as_ref()))
-                        .collect::<Vec<_>>()
-                },
-            )
-            .watches_shared_stream(
-                secret_events_for_sources,
-                move |secret: Arc<PartialObjectMeta<Secret>>| {
-                    let namespace = secret.namespace();
-                    let name = secret.name_any();
-                    by_secret
-                        .state()
-                        .into_iter()
-                        .filter(|s| {
-                            s.namespace() == namespace
-                                && references_secret(&s.spec.source_config_secret_refs, &name)
-                        })
-                        .map(|s| ObjectRef::from_obj(s.as_ref()))
-                        .collect::<Vec<_>>()
-                },
-            )
-            .reconcile_on(source_wakes)
-            .with_config(controller_config)
-            .graceful_shutdown_on(shutdown.clone())
-            .run(
-                embedded_source::reconcile,
-                lifecycle::error_policy,
-                ctx.clone(),
-            )
-            .for_each(|_| futures::future::ready(()));
+    let workspace_controller = Controller::for_shared_stream(workspace_main_rx, workspaces.clone())
+        .reconcile_on(workspace_wakes)
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            embedded_workspace::reconcile,
+            lifecycle::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+    let template_controller = Controller::for_shared_stream(template_main_rx, templates.clone())
+        .reconcile_on(template_wakes)
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            source_template::reconcile,
+            lifecycle::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+    let source_controller = Controller::for_shared_stream(source_main_rx, sources.clone())
+        .reconcile_on(source_wakes)
+        .with_config(controller_config)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            embedded_source::reconcile,
+            lifecycle::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
 
     tokio::join!(workspace_controller, template_controller, source_controller);
     roots.abort();

@@ -8,6 +8,7 @@ mod bad_input;
 mod chart;
 mod clients;
 mod crash_and_drift;
+mod faults;
 mod kube_runtime;
 mod leader_election;
 mod lifecycle;

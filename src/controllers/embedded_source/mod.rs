@@ -42,10 +42,25 @@ pub async fn reconcile<A: AirbyteApi>(
     ctx: Arc<Context<A>>,
 ) -> Result<Action, Error> {
     lifecycle::run(source, ctx, |source, ctx| async move {
-        if source.meta().deletion_timestamp.is_some() {
+        let result = if source.meta().deletion_timestamp.is_some() {
             cleanup(&source, &ctx).await
         } else {
             apply(&source, &ctx).await
+        };
+        match result {
+            // Airbyte refused the workspace's scoped token (revoked): the workspace re-mints, and
+            // this source waits for the new token instead of stalling.
+            Err(Error::Airbyte(ApiError::Unauthorized { endpoint, .. }))
+                if endpoint != crate::airbyte::Endpoint::ApplicationToken =>
+            {
+                let namespace = source.namespace().unwrap_or_default();
+                ctx.suspect_token(&namespace, &source.spec.workspace_ref.name);
+                Err(Error::TokenUnavailable(format!(
+                    "Airbyte refused the token of EmbeddedWorkspace {namespace}/{}; waiting for a fresh one",
+                    source.spec.workspace_ref.name
+                )))
+            }
+            other => other,
         }
     })
     .await

@@ -247,23 +247,51 @@ async fn apply<A: AirbyteApi>(
         now,
     );
 
-    // 5. Drift and suspend: one workspace read per drift interval, or when the spec changed.
+    // 5. Drift: once per drift interval (or when a source found the token refused) the stored
+    //    token is checked with Airbyte, which also proves the workspace still exists; the
+    //    workspace's status is read only when `suspend` matters (set, or the spec changed).
     let suspend = workspace.spec.suspend.unwrap_or(false);
     let generation_changed = status.observed_generation != workspace.meta().generation;
-    let known_id = status.workspace_id.clone();
-    let mut check_workspace = known_id.is_some()
-        && reason.is_none()
-        && (ctx.drift_due(&uid) || (generation_changed && !first_visit));
-    if first_visit && suspend {
-        check_workspace = known_id.is_some();
+    // The workspace id: from status, else from the token Secret (an operator that died between
+    // writing the Secret and writing status left it only there). Without either, mint.
+    let known_id = status
+        .workspace_id
+        .clone()
+        .or_else(|| ctx.cached_token(&namespace, &name).map(|t| t.workspace_id));
+    if known_id.is_none() && reason.is_none() {
+        reason = Some(MintReason::Missing);
     }
-    let _routine = if reason == Some(MintReason::Refresh) || check_workspace {
+    let suspect = ctx.take_suspect_token(&namespace, &name);
+    let drift_due = ctx.drift_due(&uid);
+    let validate_token = known_id.is_some() && reason.is_none() && (drift_due || suspect);
+    let check_status = known_id.is_some()
+        && reason.is_none()
+        && ((generation_changed && !first_visit) || (suspend && (drift_due || first_visit)));
+    let _routine = if reason == Some(MintReason::Refresh) || validate_token || check_status {
         Some(ctx.routine.acquire().await.ok())
     } else {
         None
     };
+    if validate_token && let Some(id) = &known_id {
+        match ctx.cached_token(&namespace, &name) {
+            Some(cached) => match ctx.airbyte.scoped_token_info(&cached.token).await {
+                Ok(info) if info.workspace_id == *id => {}
+                Ok(_) | Err(ApiError::Forbidden { .. }) | Err(ApiError::NotFound { .. }) => {
+                    reason = Some(MintReason::WorkspaceGone)
+                }
+                Err(ApiError::Unauthorized { .. }) => reason = Some(MintReason::Revoked),
+                Err(error) => return Err(error.into()),
+            },
+            // Nothing to check the token with: a fresh one settles it.
+            None => reason = Some(MintReason::Revoked),
+        }
+        ctx.drift_checked(&uid);
+    }
     let mut airbyte_status = None;
-    if check_workspace && let Some(id) = &known_id {
+    if check_status
+        && reason.is_none()
+        && let Some(id) = &known_id
+    {
         match ctx.airbyte.get_workspace(id).await {
             Ok(found) => airbyte_status = Some(found.status),
             Err(ApiError::NotFound { .. }) => reason = Some(MintReason::WorkspaceGone),
@@ -277,6 +305,12 @@ async fn apply<A: AirbyteApi>(
     let mut workspace_id = known_id.clone();
     let mut minted_at = stored.as_ref().map(|s| s.minted_at);
     if let Some(why) = reason {
+        tracing::debug!(
+            stored = ?stored.as_ref().map(|s| (token_secret::rfc3339(s.minted_at), token_secret::rfc3339(s.expires_at), s.intact)),
+            refresh_at = ?stored.as_ref().map(|s| token_secret::rfc3339(token_refresh::refresh_at(&uid, s.minted_at, s.expires_at, refresh_before))),
+            reason = why.as_str(),
+            "about to mint"
+        );
         let minted_now = SystemTime::now();
         let scoped = ctx
             .airbyte

@@ -26,6 +26,8 @@ pub enum MintReason {
     Refresh,
     /// The Airbyte workspace was deleted out of band: minting re-creates it.
     WorkspaceGone,
+    /// Airbyte refused the stored token (revoked).
+    Revoked,
 }
 
 impl MintReason {
@@ -37,6 +39,7 @@ impl MintReason {
             MintReason::Requested => "a reconcile was requested",
             MintReason::Refresh => "the token is due for refresh",
             MintReason::WorkspaceGone => "the Airbyte workspace was deleted out of band",
+            MintReason::Revoked => "Airbyte refused the stored token",
         }
     }
 }

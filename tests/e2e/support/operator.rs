@@ -272,6 +272,16 @@ impl Operator {
 impl Drop for Operator {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            // Keep the whole log where the developer asked (E2E_ARTIFACTS_DIR).
+            if let Some(dir) = std::env::var_os("E2E_ARTIFACTS_DIR") {
+                let name = format!(
+                    "{}-{}",
+                    self.identity,
+                    self.log.file_name().unwrap_or_default().to_string_lossy()
+                );
+                let _ = std::fs::create_dir_all(&dir);
+                let _ = std::fs::copy(&self.log, PathBuf::from(dir).join(name));
+            }
             let logs = self.logs();
             let tail: Vec<&str> = logs.lines().rev().take(60).collect();
             eprintln!("---- operator log (last 60 lines) ----");

@@ -211,3 +211,27 @@ impl Scenario {
         }
     }
 }
+
+impl Drop for Scenario {
+    /// On failure, the simulator's last requests join the operator's log in the test output.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.sim.state().recorder.log_since(0);
+            eprintln!(
+                "---- Airbyte simulator: {} requests, the last 20 ----",
+                log.len()
+            );
+            for record in log.iter().rev().take(20).rev() {
+                eprintln!(
+                    "{} ms→{} ms {} {} {} {}",
+                    record.received_ms,
+                    record.answered_ms,
+                    record.method,
+                    record.path,
+                    record.key,
+                    record.status
+                );
+            }
+        }
+    }
+}
