@@ -950,3 +950,50 @@ async fn plain_http_to_a_remote_host_is_refused() {
         Err(ApiError::Config(_))
     ));
 }
+
+#[tokio::test]
+async fn a_redirect_never_carries_the_organization_token_to_another_host() {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    // The host a redirect points to counts what reaches it.
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = reached.clone();
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_addr = other.local_addr().unwrap();
+    let other_app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            "stolen"
+        }
+    });
+    tokio::spawn(async move { axum::serve(other, other_app).await.unwrap() });
+    let redirecting = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect_addr = redirecting.local_addr().unwrap();
+    let redirect_app = axum::Router::new().fallback(move || async move {
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            [("location", format!("http://{other_addr}/api/v1/workspaces"))],
+        )
+            .into_response()
+    });
+    tokio::spawn(async move { axum::serve(redirecting, redirect_app).await.unwrap() });
+
+    let mut config = ClientConfig::new(
+        format!("http://{redirect_addr}").parse().unwrap(),
+        "org",
+        OrganizationCredentials::AccessToken(BearerToken::new("organization-token")),
+    );
+    fast_retries(&mut config);
+    let error = AirbyteClient::new(config)
+        .unwrap()
+        .list_workspaces(&WorkspaceQuery::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(307), "{error}");
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
+}

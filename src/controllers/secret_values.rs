@@ -41,21 +41,27 @@ pub fn set_path(config: &mut Map<String, Value>, path: &str, value: Value) -> Re
 }
 
 /// `base` with every Secret value placed at its path. `values` maps each reference's path to the
-/// Secret's text. Two references to one path are refused.
+/// Secret's text. Two references to one path, or to paths of which one contains the other
+/// (`a` and `a.b`: the order would decide silently which value survives), are refused.
 pub fn merge(
     base: &Map<String, Value>,
     values: &BTreeMap<String, String>,
     refs: &[SecretValueRef],
 ) -> Result<Map<String, Value>, String> {
-    let mut config = base.clone();
-    let mut seen = std::collections::HashSet::new();
-    for reference in refs {
-        if !seen.insert(reference.path.as_str()) {
-            return Err(format!(
-                "path {} is set by two secret references",
-                reference.path
-            ));
+    for (i, first) in refs.iter().enumerate() {
+        for second in &refs[i + 1..] {
+            let (a, b) = (first.path.as_str(), second.path.as_str());
+            if a == b {
+                return Err(format!("path {a} is set by two secret references"));
+            }
+            let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+            if long.starts_with(short) && long.as_bytes().get(short.len()) == Some(&b'.') {
+                return Err(format!("secret reference paths {short} and {long} overlap"));
+            }
         }
+    }
+    let mut config = base.clone();
+    for reference in refs {
         let value = values
             .get(&reference.path)
             .ok_or_else(|| format!("no value read for path {}", reference.path))?;
@@ -168,6 +174,30 @@ mod tests {
             let result = set_path(&mut config, path, json!("v")).map(|_| Value::Object(config));
             assert_eq!(result, expected.map_err(String::from), "{path}");
         }
+    }
+
+    #[test]
+    fn overlapping_paths_are_refused_in_either_order() {
+        for paths in [["a", "a.b"], ["a.b", "a"]] {
+            let refs = [reference(paths[0]), reference(paths[1])];
+            let values = BTreeMap::from([
+                ("a".to_string(), "v".to_string()),
+                ("a.b".to_string(), "w".to_string()),
+            ]);
+            assert_eq!(
+                merge(&Map::new(), &values, &refs).unwrap_err(),
+                "secret reference paths a and a.b overlap"
+            );
+        }
+        let refs = [reference("ab"), reference("a.b")];
+        let values = BTreeMap::from([
+            ("ab".to_string(), "v".to_string()),
+            ("a.b".to_string(), "w".to_string()),
+        ]);
+        assert!(
+            merge(&Map::new(), &values, &refs).is_ok(),
+            "a shared prefix that is not a segment is fine"
+        );
     }
 
     #[test]

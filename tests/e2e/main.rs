@@ -14,5 +14,6 @@ mod leader_election;
 mod lifecycle;
 mod processes;
 mod sandbox;
+mod security;
 mod steady_state;
 mod workspace_token;

@@ -54,6 +54,8 @@ pub struct OperatorOptions {
     pub leader_identity: Option<String>,
     /// The log file's name in the test folder.
     pub log_name: String,
+    /// Watch every namespace (objects are still confined to the test's label).
+    pub all_namespaces: bool,
 }
 
 impl OperatorOptions {
@@ -75,6 +77,7 @@ impl Default for OperatorOptions {
             kubeconfig: None,
             leader_identity: None,
             log_name: "operator.log".into(),
+            all_namespaces: false,
         }
     }
 }
@@ -102,8 +105,6 @@ impl Operator {
             sim.url().to_string(),
             "--organization-id".into(),
             sim.organization_id().to_string(),
-            "--watch-namespace".into(),
-            ctx.namespace.clone(),
             "--selector".into(),
             format!("{TEST_LABEL}={}", ctx.namespace),
             "--secret-namespace".into(),
@@ -113,6 +114,9 @@ impl Operator {
             "--drift-interval-seconds".into(),
             options.drift_interval_seconds.to_string(),
         ];
+        if !options.all_namespaces {
+            command.extend(["--watch-namespace".into(), ctx.namespace.clone()]);
+        }
         if options.leader_identity.is_some() {
             command.extend([
                 "--leader-election".into(),

@@ -159,9 +159,34 @@ impl Scenario {
         AirbyteClient::new(self.sim.client_config()).unwrap()
     }
 
+    /// Asserts that no token the simulator issued appears in the apiserver's audit log: every
+    /// run of base64url characters in it is looked up among the tokens' signatures (one pass).
+    pub fn assert_no_token_in_audit_log(&self) {
+        let Some(audit) = &self.ctx.cluster.audit else {
+            return;
+        };
+        let signatures: std::collections::HashSet<String> = self
+            .sim
+            .state()
+            .issued_tokens()
+            .iter()
+            .filter_map(|t| t.rsplit('.').next().map(str::to_string))
+            .filter(|s| s.len() > 20)
+            .collect();
+        let bytes = std::fs::read(audit.path()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        for run in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
+            assert!(
+                !signatures.contains(run),
+                "a token leaked into the apiserver's audit log"
+            );
+        }
+    }
+
     /// Asserts that no token the simulator issued and none of `secret_values` appears in the
-    /// operator's log or in the namespace's events.
+    /// operator's log, the namespace's events and statuses, or the audit log.
     pub fn assert_no_leaks(&self, secret_values: &[&str]) {
+        self.assert_no_token_in_audit_log();
         let logs = self.operator.logs();
         assert!(!logs.is_empty(), "the operator wrote no log");
         let events = self
