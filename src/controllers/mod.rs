@@ -98,6 +98,16 @@ fn references_secret(refs: &[crate::resources::SecretValueRef], name: &str) -> b
     refs.iter().any(|r| r.secret_key_ref.name == name)
 }
 
+/// Drops what the operator never reads from a cached object: managed fields, and annotations
+/// other than its own (kubectl's last-applied-configuration repeats the whole spec).
+fn slim<K: kube::Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|key, _| key.starts_with("embedded.airbyte.ai/"));
+    }
+}
+
 /// Builds the Kubernetes client the operator uses: current kubeconfig or in-cluster config, with
 /// the operator's user agent (name/version, then this replica's identity).
 pub async fn kube_client(identity: &str) -> Result<Client, String> {
@@ -241,7 +251,7 @@ pub async fn run_with<A: AirbyteApi>(
         let sources = sources.clone();
         let source_wake = source_wake.clone();
         move |matches: &dyn Fn(&EmbeddedSource) -> bool| {
-            for source in sources.state().iter().filter(|s| matches(s)) {
+            for source in sources.state_filter(|s| matches(s)) {
                 let _ = source_wake.unbounded_send(ObjectRef::from_obj(source.as_ref()));
             }
         }
@@ -260,6 +270,7 @@ pub async fn run_with<A: AirbyteApi>(
         let (mut own_seen, mut readiness) = (Seen::default(), Seen::default());
         watcher(workspace_api, selected.clone())
             .default_backoff()
+            .modify(slim)
             .reflect(workspace_writer)
             .for_each(move |event| {
                 match &event {
@@ -298,6 +309,7 @@ pub async fn run_with<A: AirbyteApi>(
         let (mut own_seen, mut readiness) = (Seen::default(), Seen::default());
         watcher(Api::<SourceTemplate>::all(client.clone()), selected.clone())
             .default_backoff()
+            .modify(slim)
             .reflect(template_writer)
             .for_each(move |event| {
                 match &event {
@@ -342,6 +354,7 @@ pub async fn run_with<A: AirbyteApi>(
         let mut own_seen = Seen::default();
         watcher(source_api, selected.clone())
             .default_backoff()
+            .modify(slim)
             .reflect(source_writer)
             .for_each(move |event| {
                 match &event {

@@ -256,11 +256,14 @@ async fn apply<A: AirbyteApi>(source: &EmbeddedSource, ctx: &Context<A>) -> Resu
     let rivals: Vec<Claim> = ctx
         .stores
         .sources
-        .state()
+        .state_filter(|s| {
+            s.spec.workspace_ref.name == workspace_name
+                && s.meta().namespace.as_deref() == Some(namespace.as_str())
+                && s.spec.name.as_deref().or(s.meta().name.as_deref()) == Some(name.as_str())
+                && s.meta().deletion_timestamp.is_none()
+                && s.uid() != source.uid()
+        })
         .iter()
-        .filter(|s| s.uid() != source.uid() && s.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|s| s.meta().deletion_timestamp.is_none())
-        .filter(|s| s.spec.workspace_ref.name == workspace_name && source_name(s) == name)
         .map(|s| claim(s))
         .collect();
     if let Some(winner) = naming::winner(&claim(source), &rivals) {

@@ -124,16 +124,17 @@ async fn apply<A: AirbyteApi>(
     let rivals: Vec<Claim> = ctx
         .stores
         .workspaces
-        .state()
-        .iter()
-        .filter(|w| w.uid() != workspace.uid() && w.meta().deletion_timestamp.is_none())
-        .filter(|w| {
-            naming::effective_name(
-                &w.namespace().unwrap_or_default(),
-                &w.name_any(),
-                w.spec.workspace_name.as_deref(),
-            ) == workspace_name
+        .state_filter(|w| {
+            w.meta().deletion_timestamp.is_none()
+                && naming::claims(
+                    w.meta().namespace.as_deref().unwrap_or_default(),
+                    w.meta().name.as_deref().unwrap_or_default(),
+                    w.spec.workspace_name.as_deref(),
+                    &workspace_name,
+                )
+                && w.uid() != workspace.uid()
         })
+        .iter()
         .map(|w| claim(w))
         .collect();
     if let Some(outcome) = naming::check(

@@ -16,6 +16,18 @@ pub fn effective_name(namespace: &str, name: &str, spec_name: Option<&str>) -> S
         .unwrap_or_else(|| format!("{namespace}.{name}"))
 }
 
+/// Whether an object of `namespace`/`name` with `spec_name` claims `workspace_name`, without
+/// building the default name (this runs over every workspace in the cache).
+pub fn claims(namespace: &str, name: &str, spec_name: Option<&str>, workspace_name: &str) -> bool {
+    match spec_name {
+        Some(spec_name) => spec_name == workspace_name,
+        None => workspace_name
+            .strip_prefix(namespace)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|rest| rest == name),
+    }
+}
+
 /// Another EmbeddedWorkspace that claims the same workspace name.
 #[derive(Clone, Debug)]
 pub struct Claim {
@@ -102,6 +114,24 @@ mod tests {
             uid: uid.into(),
             bound,
             created: created.into(),
+        }
+    }
+
+    #[test]
+    fn claims_matches_the_effective_name() {
+        for (ns, name, spec, candidate) in [
+            ("a", "main", None, "a.main"),
+            ("a", "main", None, "a.other"),
+            ("a", "main", Some("b.x"), "b.x"),
+            ("a", "main", Some("b.x"), "a.main"),
+            ("a.b", "c", None, "a.b.c"),
+            ("a", "b.c", None, "a.b.c"),
+        ] {
+            assert_eq!(
+                claims(ns, name, spec, candidate),
+                effective_name(ns, name, spec) == candidate,
+                "{ns} {name} {spec:?} {candidate}"
+            );
         }
     }
 
