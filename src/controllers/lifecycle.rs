@@ -16,7 +16,7 @@ use super::error::{Error, backoff};
 use super::status::{apply_status, event};
 use crate::airbyte::AirbyteApi;
 use crate::metrics::{KindLabels, OutcomeLabels};
-use crate::resources::conditions::{self, Outcome};
+use crate::resources::conditions::{self, Outcome, Reason};
 use crate::resources::{
     EmbeddedSource, EmbeddedSourceStatus, EmbeddedWorkspace, EmbeddedWorkspaceStatus,
     SourceTemplate, SourceTemplateStatus,
@@ -128,12 +128,20 @@ pub async fn record<K: Managed, A: AirbyteApi>(
     let ready = |s: &K::Status| {
         conditions::ready(K::conditions(s)).map(|c| (c.status.clone(), c.reason.clone()))
     };
-    if written.is_some() && ready(&previous) != ready(&status) {
-        let warning = outcome.is_stalled();
+    let (was, is) = (ready(&previous), ready(&status));
+    // An Event when the Ready condition changes, except the two that say nothing new: the first
+    // Ready (the action's own Event, "Created" or "TokenIssued", already told) and waiting for a
+    // workspace or template (a normal, short state). Failures and recoveries always get one.
+    let first_ready = was.is_none() && outcome.is_ready();
+    let waiting = matches!(
+        outcome.reason(),
+        Reason::WorkspaceNotReady | Reason::TemplateNotReady
+    );
+    if written.is_some() && was != is && !first_ready && !waiting {
         event(
             &ctx.recorder,
             object,
-            warning,
+            !outcome.is_ready(),
             outcome.reason().as_str(),
             "Reconcile",
             outcome.message().to_string(),

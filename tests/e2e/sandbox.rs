@@ -183,6 +183,44 @@ async fn the_readme_run_command_brings_up_the_sandbox_and_the_examples_settle() 
     );
     assert!(out.contains("\"calls\""), "{out}");
 
+    // The README's Helm install, verbatim but for the placeholders, against the sandbox's cluster
+    // (the sandbox already created the operator's namespace, so `create namespace` may say so).
+    let install = readme_block("<!-- install -->")
+        .join("\n")
+        .replace("\\\n", " ")
+        .replace(
+            "kubectl create namespace airbyte-embedded-operator",
+            "kubectl create namespace airbyte-embedded-operator || true",
+        )
+        .replace("YOUR_CLIENT_ID", "sandbox")
+        .replace("YOUR_CLIENT_SECRET", "not-a-real-secret")
+        .replace(
+            "YOUR_ORGANIZATION_UUID",
+            "7b0e7c44-9c1e-4c55-a1a1-0f7b2d1c3a11",
+        );
+    let helm = crate::support::tools::bin_dir(crate::support::Generation::Current);
+    let installed = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &format!("{install}\nhelm list -n airbyte-embedded-operator\nhelm uninstall airbyte-embedded-operator -n airbyte-embedded-operator")])
+        .current_dir(repo_path(""))
+        .env("PATH", format!("{}:{}", helm.display(), std::env::var("PATH").unwrap_or_default()))
+        .env("KUBECONFIG", state.path().join("kubeconfig"))
+        .env("HOME", home.path())
+        .env("HELM_CONFIG_HOME", home.path().join("helm-config"))
+        .env("HELM_CACHE_HOME", home.path().join("helm-cache"))
+        .env("HELM_DATA_HOME", home.path().join("helm-data"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&installed.stdout);
+    assert!(
+        installed.status.success(),
+        "the README's Helm install failed:\n{out}\n{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(
+        out.contains("deployed") && out.contains("uninstalled"),
+        "{out}"
+    );
+
     // Ctrl-C (SIGTERM) stops everything the sandbox started.
     let started = descendants(pid);
     assert!(

@@ -224,6 +224,16 @@ fn kube_requests(audit: &AuditLog, mark: u64) -> BTreeMap<String, u64> {
     by_verb
 }
 
+fn count_list(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn write_count(by_verb: &BTreeMap<String, u64>) -> u64 {
     by_verb
         .iter()
@@ -430,6 +440,10 @@ pub async fn run(args: Args) -> Result<(), String> {
         args.steady_seconds,
         airbyte_reads as f64 / n as f64
     );
+    println!(
+        "| steady state: Airbyte calls by endpoint | {} |",
+        count_list(&window)
+    );
     // Restart: same identity, same flags.
     operator.stop();
     let mark = audit.mark();
@@ -454,6 +468,10 @@ pub async fn run(args: Args) -> Result<(), String> {
         "| after a restart: Airbyte reads in {} s | {airbyte_reads} ({:.3} per tenant) |",
         args.steady_seconds,
         airbyte_reads as f64 / n as f64
+    );
+    println!(
+        "| after a restart: Airbyte calls by endpoint | {} |",
+        count_list(&window)
     );
     println!(
         "| after a restart: peak resident memory | {:.0} MiB |",

@@ -83,13 +83,29 @@ pub fn source_name(source: &EmbeddedSource) -> String {
         .unwrap_or_else(|| source.name_any())
 }
 
-/// Waits (in progress, without calls) for something that may still appear.
+/// Waits (in progress, without calls) for something that may still appear. A source applied
+/// together with its workspace usually waits a second or two: its condition is written only
+/// once it has waited longer (until then the schema's `observedGeneration: -1` already reads as
+/// in progress), which spares a status write per object in the common case.
 async fn wait<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
     reason: Reason,
     message: String,
 ) -> Result<Action, Error> {
+    let never_reconciled = source
+        .status
+        .as_ref()
+        .is_none_or(|s| s.conditions.is_empty());
+    let age = source
+        .meta()
+        .creation_timestamp
+        .as_ref()
+        .map(|t| jiff::Timestamp::now().duration_since(t.0).unsigned_abs())
+        .unwrap_or_default();
+    if never_reconciled && age < Duration::from_secs(10) {
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
     record(source, ctx, &Outcome::in_progress(reason, message), None).await?;
     // The workspace and template watches wake us; the requeue is only a safety net.
     Ok(Action::requeue(Duration::from_secs(60)))
