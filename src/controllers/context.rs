@@ -48,6 +48,9 @@ pub struct Context<A: AirbyteApi> {
     tokens: Mutex<HashMap<(String, String), CachedToken>>,
     /// Consecutive failures by object uid (for backoff).
     failures: Mutex<HashMap<String, u32>>,
+    /// When Airbyte answered an object's call with `Retry-After`, no call for it before then, by
+    /// uid (any trigger, not just the scheduled retry, respects it).
+    not_before: Mutex<HashMap<String, Instant>>,
     /// Next drift check by object uid.
     drift: Mutex<HashMap<String, Instant>>,
     /// The token Secrets whose data we wrote or checked, by (namespace, name): the
@@ -108,6 +111,7 @@ impl<A: AirbyteApi> Context<A> {
             stores,
             tokens: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            not_before: Mutex::new(HashMap::new()),
             drift: Mutex::new(HashMap::new()),
             recorded_tokens: Mutex::new(HashMap::new()),
             written: Mutex::new(HashMap::new()),
@@ -127,6 +131,19 @@ impl<A: AirbyteApi> Context<A> {
 
     pub fn succeeded(&self, uid: &str) {
         lock(&self.failures).remove(uid);
+        lock(&self.not_before).remove(uid);
+    }
+
+    /// Remembers that Airbyte asked to wait `retry_after` before the next call for this object.
+    pub fn hold_off(&self, uid: &str, retry_after: Duration) {
+        lock(&self.not_before).insert(uid.to_string(), Instant::now() + retry_after);
+    }
+
+    /// How long calls for this object must still wait, if at all.
+    pub fn held_off(&self, uid: &str) -> Option<Duration> {
+        let until = *lock(&self.not_before).get(uid)?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
     }
 
     /// Whether the object's drift check is due. The first question after a start schedules the
@@ -159,6 +176,7 @@ impl<A: AirbyteApi> Context<A> {
     /// Drops what is kept about an object that is gone.
     pub fn forget(&self, uid: &str) {
         lock(&self.failures).remove(uid);
+        lock(&self.not_before).remove(uid);
         lock(&self.drift).remove(uid);
         lock(&self.written).remove(uid);
     }

@@ -169,6 +169,10 @@ where
         tracing::debug!(kind = K::KIND, name = %object.name_any(), "the cache has not seen our last write yet; deciding once it has");
         return Ok(Action::requeue(Duration::from_millis(250)));
     }
+    if let Some(wait) = ctx.held_off(&uid) {
+        // Airbyte asked for a pause (Retry-After): whatever woke us, wait it out first.
+        return Ok(Action::requeue(wait));
+    }
     let started = std::time::Instant::now();
     let result = body(object.clone(), ctx.clone()).await;
     ctx.metrics
@@ -209,6 +213,9 @@ where
             );
             if let Err(status_error) = record(object.as_ref(), &ctx, &outcome, None).await {
                 tracing::debug!(error = %status_error, "could not write the failure to status");
+            }
+            if let Some(wait) = error.retry_after() {
+                ctx.hold_off(&uid, wait);
             }
             let attempt = ctx.failed(&uid);
             let delay = if error.is_transient() || object.meta().deletion_timestamp.is_some() {
