@@ -61,6 +61,16 @@ async fn kubectl_story(generation: Generation) {
         &ns[ns.len() - 6..]
     );
 
+    if ctx.cluster.is_local() {
+        // The control plane was built with version ldflags: clients see the real version.
+        let version = tools.kubectl(&["version", "-o", "json"]).success().stdout();
+        let version: serde_json::Value = serde_json::from_str(&version).unwrap();
+        assert_eq!(
+            version["serverVersion"]["gitVersion"], "v1.35.4",
+            "{version}"
+        );
+        assert_eq!(version["serverVersion"]["minor"], "35");
+    }
     tools
         .kubectl_stdin(&["apply", "-f", "-"], &widget_crd(&group))
         .success();
