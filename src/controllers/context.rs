@@ -27,6 +27,16 @@ pub struct Stores {
     /// Secret metadata only (no data, no managed fields, only this operator's annotations).
     pub secrets: Store<PartialObjectMeta<Secret>>,
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// The newest resourceVersion the Secret watch has delivered (and cached): a Secret this
+    /// operator wrote at a newer version is absent from the cache because the cache lags.
+    pub secrets_seen: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Stores {
+    /// Whether the Secret cache has caught up with `version` (an etcd revision).
+    pub fn secrets_caught_up(&self, version: u64) -> bool {
+        self.secrets_seen.load(std::sync::atomic::Ordering::Acquire) >= version
+    }
 }
 
 /// A scoped token the operator minted or read back, for the sources of its workspace.
@@ -53,6 +63,9 @@ pub struct Context<A: AirbyteApi> {
     not_before: Mutex<HashMap<String, Instant>>,
     /// Next drift check by object uid.
     drift: Mutex<HashMap<String, Instant>>,
+    /// Per object, a digest of the inputs its last successful sync was decided from (the
+    /// versions of the Secrets it reads, and the like): unchanged inputs need no re-read.
+    synced_inputs: Mutex<HashMap<String, u64>>,
     /// The token Secrets whose data we wrote or checked, by (namespace, name): the
     /// resourceVersion and what it holds. A cache entry at or before that version needs no read.
     recorded_tokens: Mutex<HashMap<(String, String), (u64, StoredToken)>>,
@@ -113,6 +126,7 @@ impl<A: AirbyteApi> Context<A> {
             failures: Mutex::new(HashMap::new()),
             not_before: Mutex::new(HashMap::new()),
             drift: Mutex::new(HashMap::new()),
+            synced_inputs: Mutex::new(HashMap::new()),
             recorded_tokens: Mutex::new(HashMap::new()),
             written: Mutex::new(HashMap::new()),
             suspect_tokens: Mutex::new(Default::default()),
@@ -179,6 +193,21 @@ impl<A: AirbyteApi> Context<A> {
         lock(&self.not_before).remove(uid);
         lock(&self.drift).remove(uid);
         lock(&self.written).remove(uid);
+        lock(&self.synced_inputs).remove(uid);
+    }
+
+    /// Remembers the inputs a successful sync of `uid` was decided from.
+    pub fn note_synced_inputs(&self, uid: &str, inputs: Option<u64>) {
+        let mut synced = lock(&self.synced_inputs);
+        match inputs {
+            Some(inputs) => synced.insert(uid.to_string(), inputs),
+            None => synced.remove(uid),
+        };
+    }
+
+    /// Whether `uid` was synced by this process from exactly these inputs.
+    pub fn synced_from(&self, uid: &str, inputs: u64) -> bool {
+        lock(&self.synced_inputs).get(uid) == Some(&inputs)
     }
 
     /// Remembers the resourceVersion an own write produced.

@@ -145,8 +145,7 @@ pub async fn record<K: Managed, A: AirbyteApi>(
             outcome.reason().as_str(),
             "Reconcile",
             outcome.message().to_string(),
-        )
-        .await;
+        );
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, Ordering::AcqRel};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -62,7 +62,7 @@ impl Seen {
     }
 }
 
-fn hash_of(parts: impl Hash) -> u64 {
+pub(crate) fn hash_of(parts: impl Hash) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     parts.hash(&mut hasher);
     hasher.finish()
@@ -221,12 +221,14 @@ pub async fn run_with<A: AirbyteApi>(
     let (template_wake, template_wakes) = unbounded::<ObjectRef<SourceTemplate>>();
     let (source_wake, source_wakes) = unbounded::<ObjectRef<EmbeddedSource>>();
 
+    let secrets_seen = Arc::new(AtomicU64::new(0));
     let stores = Stores {
         workspaces: workspaces.clone(),
         templates: templates.clone(),
         sources: sources.clone(),
         secrets: secrets.clone(),
         namespaces: namespaces.clone(),
+        secrets_seen: secrets_seen.clone(),
     };
     let reporter = Reporter {
         controller: crate::resources::MANAGER.into(),
@@ -409,12 +411,37 @@ pub async fn run_with<A: AirbyteApi>(
     let wake_for_secret = Arc::new(wake_for_secret);
     let secret_root = {
         let wake = wake_for_secret.clone();
+        let seen = secrets_seen.clone();
+        let mut listed = 0_u64;
         let mut versions = Seen::default();
         watcher(secret_api, watcher::Config::default())
             .default_backoff()
             .modify(slim_secret)
             .reflect(secret_writer)
             .for_each(move |event| {
+                // How far the cache is known to be complete: a live event at once; a relist's
+                // objects only once it is done (until then the reflector keeps the old cache).
+                let version = |secret: &PartialObjectMeta<Secret>| {
+                    secret
+                        .metadata
+                        .resource_version
+                        .as_deref()?
+                        .parse::<u64>()
+                        .ok()
+                };
+                match &event {
+                    Ok(watcher::Event::Apply(secret) | watcher::Event::Delete(secret)) => {
+                        seen.fetch_max(version(secret).unwrap_or(0), AcqRel);
+                    }
+                    Ok(watcher::Event::Init) => listed = 0,
+                    Ok(watcher::Event::InitApply(secret)) => {
+                        listed = listed.max(version(secret).unwrap_or(0));
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        seen.fetch_max(listed, AcqRel);
+                    }
+                    Err(_) => {}
+                }
                 match &event {
                     Ok(watcher::Event::Apply(secret)) => {
                         // Only a new resourceVersion is a change (a relist replays every Secret).

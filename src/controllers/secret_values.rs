@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::api::{GetParams, PartialObjectMeta};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
 use serde_json::{Map, Value};
 
@@ -70,9 +72,33 @@ pub fn merge(
     Ok(config)
 }
 
+/// The cached versions of the referenced Secrets, in reference order; `None` when one is not
+/// cached (it must be read to know anything about it).
+pub fn cached_versions(
+    cached: &Store<PartialObjectMeta<Secret>>,
+    namespace: &str,
+    refs: &[SecretValueRef],
+) -> Option<Vec<String>> {
+    refs.iter()
+        .map(|reference| {
+            let name = reference.secret_key_ref.name.as_str();
+            cached
+                .get(&ObjectRef::new(name).within(namespace))?
+                .metadata
+                .resource_version
+                .clone()
+        })
+        .collect()
+}
+
 /// Reads the referenced Secret keys (Secrets in `namespace`), keyed by the reference's path.
+///
+/// A Secret the metadata cache has seen is read "not older than" the cached version, which the
+/// apiserver serves from its watch cache instead of a quorum read from etcd; any later change
+/// reaches the cache and wakes the object again. A Secret not cached yet is read from etcd.
 pub async fn read(
     client: &Client,
+    cached: &Store<PartialObjectMeta<Secret>>,
     namespace: &str,
     refs: &[SecretValueRef],
 ) -> Result<BTreeMap<String, String>, Error> {
@@ -82,13 +108,21 @@ pub async fn read(
     for reference in refs {
         let name = reference.secret_key_ref.name.as_str();
         if !secrets.contains_key(name) {
-            let secret = api
-                .get_opt(name)
-                .await?
-                .ok_or_else(|| Error::SecretNotFound {
-                    namespace: namespace.to_string(),
-                    name: name.to_string(),
-                })?;
+            let seen = cached
+                .get(&ObjectRef::new(name).within(namespace))
+                .and_then(|meta| meta.metadata.resource_version.clone());
+            let read = match seen {
+                Some(version) => match api.get_with(name, &GetParams::at(&version)).await {
+                    Ok(secret) => Some(secret),
+                    Err(kube::Error::Api(status)) if status.code == 404 => None,
+                    Err(error) => return Err(error.into()),
+                },
+                None => api.get_opt(name).await?,
+            };
+            let secret = read.ok_or_else(|| Error::SecretNotFound {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            })?;
             secrets.insert(name, secret);
         }
         let key = reference.secret_key_ref.key.as_str();

@@ -80,8 +80,10 @@ where
     }
 }
 
-/// Publishes an Event on `object`; a failure to publish is logged, never fatal.
-pub async fn event<K>(
+/// Publishes an Event on `object` in the background: Events are best-effort, so a reconcile
+/// neither waits for the round trip (it would hold a concurrency slot) nor fails with it; a
+/// failure to publish is logged.
+pub fn event<K>(
     recorder: &kube::runtime::events::Recorder,
     object: &K,
     warning: bool,
@@ -102,7 +104,10 @@ pub async fn event<K>(
         action: action.to_string(),
         secondary: None,
     };
-    if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
-        tracing::debug!(%error, reason, "could not publish event");
-    }
+    let (recorder, reference) = (recorder.clone(), object.object_ref(&()));
+    tokio::spawn(async move {
+        if let Err(error) = recorder.publish(&event, &reference).await {
+            tracing::debug!(%error, reason = %event.reason, "could not publish event");
+        }
+    });
 }

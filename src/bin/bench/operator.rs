@@ -49,6 +49,9 @@ pub struct Args {
     /// Skip the floor run.
     #[arg(long)]
     pub no_floor: bool,
+    /// Write the operator's Prometheus metrics, as of convergence, to this file.
+    #[arg(long)]
+    pub metrics_out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -211,14 +214,16 @@ fn writes_and_reads(by_endpoint: &BTreeMap<String, u64>) -> (u64, u64) {
     (writes, reads)
 }
 
-/// The operator's Kubernetes requests after `mark`, by verb (leases excluded: renewals are
-/// leader election's, not the work's).
+/// The operator's Kubernetes requests after `mark`, by verb and resource (leases excluded:
+/// renewals are leader election's, not the work's).
 fn kube_requests(audit: &AuditLog, mark: u64) -> BTreeMap<String, u64> {
     let agent = format!("{USER_AGENT} (bench)");
     let mut by_verb = BTreeMap::new();
     for event in audit.since(mark) {
         if event.user_agent.as_deref() == Some(agent.as_str()) && event.resource() != "leases" {
-            *by_verb.entry(event.verb.clone()).or_default() += 1;
+            *by_verb
+                .entry(format!("{} {}", event.verb, event.resource()))
+                .or_default() += 1;
         }
     }
     by_verb
@@ -237,7 +242,12 @@ fn count_list(map: &BTreeMap<String, u64>) -> String {
 fn write_count(by_verb: &BTreeMap<String, u64>) -> u64 {
     by_verb
         .iter()
-        .filter(|(verb, _)| matches!(verb.as_str(), "create" | "update" | "patch" | "delete"))
+        .filter(|(key, _)| {
+            matches!(
+                key.split(' ').next(),
+                Some("create" | "update" | "patch" | "delete")
+            )
+        })
         .map(|(_, count)| count)
         .sum()
 }
@@ -392,6 +402,16 @@ pub async fn run(args: Args) -> Result<(), String> {
     let rollout_calls = calls(&sim);
     let rollout_kube = kube_requests(&audit, mark);
     let peak = operator.peak_rss_mib();
+    if let Some(path) = &args.metrics_out {
+        let url = format!("http://127.0.0.1:{}/metrics", operator.metrics_port);
+        let text = reqwest::get(&url)
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
 
     println!("\n| measure | value |\n|---|---|");
     println!("| objects applied in | {:.1} s |", applied.as_secs_f64());
@@ -415,7 +435,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         per_object(&rollout_calls, n)
     );
     println!(
-        "| Kubernetes requests per object (operator, by verb) | {} |",
+        "| Kubernetes requests per object (operator, by verb and resource) | {} |",
         per_object(&rollout_kube, 2 * n)
     );
     let writes = write_count(&rollout_kube);

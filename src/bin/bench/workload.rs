@@ -12,7 +12,7 @@ use airbyte_embedded_operator::resources::{
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
@@ -173,76 +173,83 @@ where
     }
 }
 
-/// Ready workspaces and sources, counted from lists.
-pub async fn count_ready(client: &Client) -> Result<(usize, usize), String> {
-    let params = ListParams::default().limit(1000);
-    let mut workspaces = 0;
-    let mut continue_token: Option<String> = None;
-    loop {
-        let mut p = params.clone();
-        p.continue_token = continue_token.clone();
-        let list = Api::<EmbeddedWorkspace>::all(client.clone())
-            .list(&p)
-            .await
-            .map_err(|e| e.to_string())?;
-        workspaces += list
-            .items
-            .iter()
-            .filter(|w| {
-                w.status
-                    .as_ref()
-                    .is_some_and(|s| conditions::is_ready(&s.conditions))
-            })
-            .count();
-        continue_token = list.metadata.continue_.filter(|c| !c.is_empty());
-        if continue_token.is_none() {
-            break;
-        }
-    }
-    let mut sources = 0;
-    loop {
-        let mut p = params.clone();
-        p.continue_token = continue_token.clone();
-        let list = Api::<EmbeddedSource>::all(client.clone())
-            .list(&p)
-            .await
-            .map_err(|e| e.to_string())?;
-        sources += list
-            .items
-            .iter()
-            .filter(|s| {
-                s.status
-                    .as_ref()
-                    .is_some_and(|st| conditions::is_ready(&st.conditions))
-            })
-            .count();
-        continue_token = list.metadata.continue_.filter(|c| !c.is_empty());
-        if continue_token.is_none() {
-            break;
-        }
-    }
-    Ok((workspaces, sources))
-}
-
-/// Polls until `n` workspaces and `n` sources are Ready; returns when that was first seen.
+/// Watches both kinds until `n` workspaces and `n` sources are Ready; returns when that was first
+/// seen. A watch, not a poll: listing thousands of objects every half second would load the
+/// apiserver during the operator's run only, and the floor has no such load.
 pub async fn wait_ready(client: &Client, n: usize, timeout: Duration) -> Result<Instant, String> {
-    let deadline = Instant::now() + timeout;
-    let mut last = (0, 0);
+    use kube::runtime::{WatchStreamExt, watcher};
+    let ready_workspaces = watcher(
+        Api::<EmbeddedWorkspace>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .applied_objects()
+    .map(|w| {
+        w.map(|w| {
+            let ready = w
+                .status
+                .as_ref()
+                .is_some_and(|s| conditions::is_ready(&s.conditions));
+            (true, w.uid().unwrap_or_default(), ready)
+        })
+    });
+    let ready_sources = watcher(
+        Api::<EmbeddedSource>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .applied_objects()
+    .map(|s| {
+        s.map(|s| {
+            let ready = s
+                .status
+                .as_ref()
+                .is_some_and(|st| conditions::is_ready(&st.conditions));
+            (false, s.uid().unwrap_or_default(), ready)
+        })
+    });
+    let mut events = futures::stream::select(ready_workspaces.boxed(), ready_sources.boxed());
+    let mut workspaces = std::collections::HashSet::new();
+    let mut sources = std::collections::HashSet::new();
+    let mut reported = Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let counts = count_ready(client).await?;
-        if counts != last {
-            eprintln!(
-                "  ready: {} workspaces, {} sources of {n}",
-                counts.0, counts.1
-            );
-            last = counts;
+        let event = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .map_err(|_| {
+                format!(
+                    "not Ready after {timeout:?}: {} workspaces, {} sources of {n}",
+                    workspaces.len(),
+                    sources.len()
+                )
+            })?;
+        let Some(event) = event else {
+            return Err("the watch ended".into());
+        };
+        let Ok((is_workspace, uid, ready)) = event else {
+            continue; // the watcher retries with backoff by itself
+        };
+        let set = if is_workspace {
+            &mut workspaces
+        } else {
+            &mut sources
+        };
+        if ready {
+            set.insert(uid);
+        } else {
+            set.remove(&uid);
         }
-        if counts.0 >= n && counts.1 >= n {
+        if workspaces.len() >= n && sources.len() >= n {
+            eprintln!("  ready: {n} workspaces, {n} sources of {n}");
             return Ok(Instant::now());
         }
-        if Instant::now() > deadline {
-            return Err(format!("not Ready after {timeout:?}: {counts:?} of {n}"));
+        if reported.elapsed() >= Duration::from_secs(1) {
+            eprintln!(
+                "  ready: {} workspaces, {} sources of {n}",
+                workspaces.len(),
+                sources.len()
+            );
+            reported = Instant::now();
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -34,6 +34,10 @@ use crate::resources::{
 
 pub const KIND: &str = "EmbeddedWorkspace";
 
+/// How long a token Secret we just wrote may be missing from a lagging cache before it is read
+/// back from the apiserver instead (a relist can leave the cache behind with no event to follow).
+const CACHE_LAG_TRUSTED: Duration = Duration::from_secs(30);
+
 /// Default Secret name for a workspace's token.
 pub fn token_secret_name(workspace: &EmbeddedWorkspace) -> String {
     workspace
@@ -170,6 +174,14 @@ async fn apply<A: AirbyteApi>(
     let stored: Option<StoredToken> = match (&secret_meta, recorded) {
         // The cache holds our own write, or has not caught up with it yet.
         (Some(_), Some((rv, token))) if cache_rv.is_some_and(|cached| cached <= rv) => Some(token),
+        // Written by us moments ago and the cache is behind that write: it lags (a reconcile
+        // woken by our own status write usually runs before the Secret's watch event arrives).
+        (None, Some((rv, token)))
+            if !ctx.stores.secrets_caught_up(rv)
+                && token.minted_at + CACHE_LAG_TRUSTED > SystemTime::now() =>
+        {
+            Some(token)
+        }
         (Some(meta), _) if !token_secret::owned_by(&meta.metadata, &uid) => {
             let outcome = Outcome::stalled(
                 Reason::SecretConflict,
@@ -403,10 +415,18 @@ async fn apply<A: AirbyteApi>(
             },
             "MintToken",
             note,
-        )
-        .await;
+        );
         if recreated {
-            event(&ctx.recorder, workspace, true, "WorkspaceRecreated", "MintToken", format!("Airbyte workspace {workspace_name} had been deleted out of band; minting created it again")).await;
+            event(
+                &ctx.recorder,
+                workspace,
+                true,
+                "WorkspaceRecreated",
+                "MintToken",
+                format!(
+                    "Airbyte workspace {workspace_name} had been deleted out of band; minting created it again"
+                ),
+            );
         }
         tracing::info!(namespace = %namespace, name = %name, reason = why.as_str(), "minted token");
         token_expires_at = Some(scoped.expires_at);
@@ -441,8 +461,7 @@ async fn apply<A: AirbyteApi>(
                     "Airbyte workspace {workspace_name} set {}",
                     if suspend { "inactive" } else { "active" }
                 ),
-            )
-            .await;
+            );
         }
     }
 
@@ -552,8 +571,7 @@ async fn cleanup<A: AirbyteApi>(
                 "deleted Airbyte workspace {}",
                 status.workspace_name.clone().unwrap_or_default()
             ),
-        )
-        .await;
+        );
     }
     set_finalizer(&api, workspace, false).await?;
     forget(ctx, workspace);

@@ -60,6 +60,7 @@ async fn apply<A: AirbyteApi>(
     let namespace = ctx.config.secret_namespace.clone();
     let values = secret_values::read(
         &ctx.client,
+        &ctx.stores.secrets,
         &namespace,
         &template.spec.partial_default_config_secret_refs,
     )
@@ -118,8 +119,7 @@ async fn apply<A: AirbyteApi>(
                         "DriftDetected",
                         "GetTemplate",
                         format!("Airbyte template {id} was deleted out of band; creating it again"),
-                    )
-                    .await;
+                    );
                     None
                 }
                 Err(error) => return Err(error.into()),
@@ -183,8 +183,7 @@ async fn apply<A: AirbyteApi>(
                 "Created",
                 "CreateTemplate",
                 format!("created Airbyte source template {}", created.id),
-            )
-            .await;
+            );
             created.id
         }
         Some(observed) => {
@@ -212,8 +211,7 @@ async fn apply<A: AirbyteApi>(
                     "Updated",
                     "UpdateTemplate",
                     format!("updated Airbyte source template {}", observed.id),
-                )
-                .await;
+                );
             }
             observed.id
         }
@@ -275,8 +273,7 @@ async fn cleanup<A: AirbyteApi>(
             "Deleted",
             "DeleteTemplate",
             format!("deleted Airbyte source template {id}"),
-        )
-        .await;
+        );
     }
     let api = SourceTemplate::api(ctx.client.clone(), template);
     set_finalizer(&api, template, false).await?;
