@@ -238,6 +238,9 @@ impl ControlPlane {
             format!("--audit-log-path={}", p(self.audit.path())),
             "--audit-log-format=json".into(),
             "--audit-log-mode=blocking".into(),
+            // Not rotated in practice (lumberjack rotates at 100 MB when this is 0): audit counts
+            // read the log from a byte offset.
+            "--audit-log-maxsize=100000".into(),
             "--profiling=false".into(),
         ]
     }
