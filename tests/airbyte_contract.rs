@@ -570,6 +570,43 @@ async fn concurrent_calls_share_one_organization_token_mint() {
 }
 
 #[tokio::test]
+async fn the_request_budget_is_a_token_bucket_across_all_calls() {
+    let sim = simulator().await;
+    let mut config = sim.client_config();
+    fast_retries(&mut config);
+    config.max_requests_per_second = std::num::NonZeroU32::new(10);
+    let client = AirbyteClient::new(config).unwrap();
+    let calls = (0..25).map(|i| {
+        let client = client.clone();
+        async move { client.mint_scoped_token(&format!("t{i}.main"), None).await }
+    });
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+    // 26 requests (25 mints and the organization token): a burst of 10, then 10 per second.
+    let times: Vec<u64> = sim
+        .state()
+        .recorder
+        .log_since(0)
+        .iter()
+        .map(|r| r.received_ms)
+        .collect();
+    assert_eq!(times.len(), 26);
+    let span = times.iter().max().unwrap() - times.iter().min().unwrap();
+    assert!(
+        span >= 1_400,
+        "26 requests within {span} ms at 10 per second"
+    );
+    for start in &times {
+        let in_window = times
+            .iter()
+            .filter(|t| (*start..*start + 1_000).contains(*t))
+            .count();
+        assert!(in_window <= 20, "{in_window} requests within one second");
+    }
+}
+
+#[tokio::test]
 async fn a_429_with_retry_after_is_waited_out_then_succeeds() {
     let sim = simulator().await;
     let client = client(&sim);
