@@ -173,42 +173,43 @@ where
     }
 }
 
+/// Every applied object of kind `K` as (`tag`, uid, Ready).
+fn readiness<K>(
+    client: &Client,
+    tag: bool,
+    ready: fn(&K) -> bool,
+) -> futures::stream::BoxStream<'static, Result<(bool, String, bool), kube::runtime::watcher::Error>>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    use kube::runtime::{WatchStreamExt, watcher};
+    watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .map(move |object| object.map(|o| (tag, o.uid().unwrap_or_default(), ready(&o))))
+        .boxed()
+}
+
 /// Watches both kinds until `n` workspaces and `n` sources are Ready; returns when that was first
 /// seen. A watch, not a poll: listing thousands of objects every half second would load the
 /// apiserver during the operator's run only, and the floor has no such load.
 pub async fn wait_ready(client: &Client, n: usize, timeout: Duration) -> Result<Instant, String> {
-    use kube::runtime::{WatchStreamExt, watcher};
-    let ready_workspaces = watcher(
-        Api::<EmbeddedWorkspace>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .applied_objects()
-    .map(|w| {
-        w.map(|w| {
-            let ready = w
-                .status
-                .as_ref()
-                .is_some_and(|s| conditions::is_ready(&s.conditions));
-            (true, w.uid().unwrap_or_default(), ready)
-        })
+    let ready_workspaces = readiness::<EmbeddedWorkspace>(client, true, |w| {
+        w.status
+            .as_ref()
+            .is_some_and(|s| conditions::is_ready(&s.conditions))
     });
-    let ready_sources = watcher(
-        Api::<EmbeddedSource>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .applied_objects()
-    .map(|s| {
-        s.map(|s| {
-            let ready = s
-                .status
-                .as_ref()
-                .is_some_and(|st| conditions::is_ready(&st.conditions));
-            (false, s.uid().unwrap_or_default(), ready)
-        })
+    let ready_sources = readiness::<EmbeddedSource>(client, false, |s| {
+        s.status
+            .as_ref()
+            .is_some_and(|st| conditions::is_ready(&st.conditions))
     });
-    let mut events = futures::stream::select(ready_workspaces.boxed(), ready_sources.boxed());
+    let mut events = futures::stream::select(ready_workspaces, ready_sources);
     let mut workspaces = std::collections::HashSet::new();
     let mut sources = std::collections::HashSet::new();
     let mut reported = Instant::now();
