@@ -12,11 +12,9 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 step() { echo "==> [$(( $(date +%s) - started ))s] $*" >&2; }
 
-[ -d ../shared/tools ] || { echo "scripts/test.sh: ../shared is missing (it must sit beside this repository)" >&2; exit 1; }
-
 step "kubectl and helm, two generations"
-DEST="$PWD/.tools/helm4-kubectl1.35/bin" HELM_MAJOR=4 bash ../shared/tools/get-k8s-tools.sh >/dev/null
-DEST="$PWD/.tools/helm3-kubectl1.32/bin" HELM_MAJOR=3 bash ../shared/tools/get-k8s-tools.sh >/dev/null
+DEST="$PWD/.tools/helm4-kubectl1.35/bin" HELM_MAJOR=4 bash scripts/get-k8s-tools.sh >/dev/null
+DEST="$PWD/.tools/helm3-kubectl1.32/bin" HELM_MAJOR=3 bash scripts/get-k8s-tools.sh >/dev/null
 
 if [ -z "${E2E_KUBECONFIG:-}" ]; then
   step "control plane binaries (built from the Go modules on first use; cached)"
@@ -31,10 +29,11 @@ fi
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo clippy --locked -p airbyte-embedded-operator --no-default-features -- -D warnings
 
 step "build"
-cargo test --locked --no-run
+cargo test --locked --workspace --no-run
 
 isolate=()
 if [ -z "${E2E_KUBECONFIG:-}" ] && [ "${AEO_NETWORK_ISOLATION:-auto}" != off ]; then
@@ -47,13 +46,13 @@ fi
 if [ ${#isolate[@]} -gt 0 ]; then
   step "tests (network namespace: loopback only)"
   export AEO_NETWORK_ISOLATED=1 CARGO_NET_OFFLINE=true
-  "${isolate[@]}" bash -c 'ip link set lo up && exec cargo test --locked --offline "$@"' _ "$@"
+  "${isolate[@]}" bash -c 'ip link set lo up && exec cargo test --locked --offline --workspace "$@"' _ "$@"
 else
   if [ "${AEO_REQUIRE_NETWORK_ISOLATION:-}" = 1 ]; then
     echo "scripts/test.sh: a loopback-only network namespace is required (AEO_REQUIRE_NETWORK_ISOLATION=1) but unshare --net is not permitted here" >&2
     exit 1
   fi
   step "tests (no network namespace available: running without isolation)"
-  cargo test --locked "$@"
+  cargo test --locked --workspace "$@"
 fi
 step "all tests passed"

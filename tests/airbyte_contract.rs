@@ -6,22 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use airbyte_embedded_operator::airbyte::models::{
+use airbyte_client::models::{
     CreateSource, CreateSourceTemplate, MASKED_SECRET, PatchSource, PatchSourceTemplate, REGION_EU,
     StreamSelectionMode, TagMode, TemplateCustomization, WidgetTokenPayload, WidgetTokenRequest,
     WorkspaceQuery, WorkspaceStatus,
 };
-use airbyte_embedded_operator::airbyte::{
+use airbyte_client::{
     AirbyteClient, ApiError, BearerToken, CallObserver, ClientConfig, Endpoint,
     OrganizationCredentials, RetryPolicy, SourceApi, SourceTemplateApi, TemplateTagApi, TokenApi,
     WorkspaceApi,
 };
-use airbyte_embedded_operator::airbyte_sim::catalog::{
-    FAKER_DEFINITION_ID, POSTGRES_DEFINITION_ID, STRIPE_DEFINITION_ID,
-};
-use airbyte_embedded_operator::airbyte_sim::{
-    FaultRule, STANDARD_FAKER_TEMPLATE_ID, SimConfig, Simulator,
-};
+use airbyte_sim::catalog::{FAKER_DEFINITION_ID, POSTGRES_DEFINITION_ID, STRIPE_DEFINITION_ID};
+use airbyte_sim::{FaultRule, STANDARD_FAKER_TEMPLATE_ID, SimConfig, Simulator};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
@@ -223,7 +219,7 @@ async fn template_listing_applies_any_and_all() {
     let b = template(&client, FAKER_DEFINITION_ID, json!({}), &["eu"]).await;
     let wanted = vec!["crm".to_string(), "eu".to_string()];
 
-    let ids = |templates: Vec<airbyte_embedded_operator::airbyte::models::SourceTemplate>| {
+    let ids = |templates: Vec<airbyte_client::models::SourceTemplate>| {
         let mut ids: Vec<String> = templates.into_iter().map(|t| t.id).collect();
         ids.sort();
         ids

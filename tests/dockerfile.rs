@@ -16,7 +16,13 @@ fn the_dockerfile_builds_in_stages_into_a_shell_less_non_root_image() {
         runtime.contains("distroless") && runtime.contains("nonroot"),
         "minimal runtime image: {runtime}"
     );
-    assert!(text.contains("cargo build --release --locked"));
+    assert!(text.contains("cargo build --release --locked --no-default-features"));
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("COPY tests") || l.contains("control-plane")),
+        "the operator builds without the tests and the control plane's Go modules"
+    );
     assert!(
         text.lines().any(|l| l.trim() == "USER 65532:65532"),
         "non-root user"

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use airbyte_embedded_operator::airbyte::models::{CreateSource, ScopedTokenRequest};
-use airbyte_embedded_operator::airbyte::{ApiError, BearerToken, Endpoint};
-use airbyte_embedded_operator::airbyte_sim::fastapi::parse_body;
-use airbyte_embedded_operator::controllers::secret_values::{merge, set_path};
-use airbyte_embedded_operator::resources::{SecretKeyRef, SecretValueRef};
+use airbyte_client::models::{CreateSource, ScopedTokenRequest};
+use airbyte_client::{ApiError, BearerToken, Endpoint};
+use airbyte_sim::fastapi::parse_body;
+use embedded_crds::{SecretKeyRef, SecretValueRef};
+use embedded_operator::controllers::secret_values::{merge, set_path};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

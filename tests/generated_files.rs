@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use airbyte_embedded_operator::resources::schema;
+use embedded_crds::schema;
 
 fn check_folder(folder: &Path) {
     let mut expected: Vec<String> = Vec::new();

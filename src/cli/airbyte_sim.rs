@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::airbyte_sim::{SimConfig, Simulator};
+use airbyte_sim::{SimConfig, Simulator};
 
 #[derive(Debug, clap::Args)]
 pub struct AirbyteSimArgs {
@@ -39,7 +39,7 @@ pub async fn run(args: AirbyteSimArgs) -> super::Outcome {
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     println!("airbyte-sim listening on http://{}", simulator.addr());
-    crate::shutdown::signal().await;
+    embedded_operator::shutdown::signal().await;
     drop(simulator);
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::control_plane::{ControlPlane, ControlPlaneOptions};
+use local_control_plane::{ControlPlane, ControlPlaneOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct ControlPlaneArgs {
@@ -25,7 +25,7 @@ pub async fn run(args: ControlPlaneArgs) -> super::Outcome {
         plane.server(),
         plane.audit_log().path().display()
     );
-    crate::shutdown::signal().await;
+    embedded_operator::shutdown::signal().await;
     drop(plane);
     Ok(())
 }

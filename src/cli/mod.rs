@@ -1,12 +1,14 @@
 //! The command line: one subcommand per job, each a thin call into the library.
 
+#[cfg(feature = "dev-tools")]
 pub mod airbyte_sim;
+#[cfg(feature = "dev-tools")]
 pub mod control_plane;
 pub mod run;
 
 use clap::{Parser, Subcommand};
 
-use crate::telemetry::LogFormat;
+use embedded_operator::telemetry::LogFormat;
 
 /// A subcommand's result: a one-line message on failure.
 pub type Outcome = Result<(), String>;
@@ -25,19 +27,24 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// Parsed once per process; without the dev tools `Run` is the only large variant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the operator (the default): reconcile EmbeddedWorkspaces, SourceTemplates and
     /// EmbeddedSources with the Airbyte Embedded API.
-    Run(crate::config::RunArgs),
+    Run(embedded_operator::config::RunArgs),
+    #[cfg(feature = "dev-tools")]
     /// Run the Airbyte Embedded API simulator (for your own CI; never for production).
     AirbyteSim(airbyte_sim::AirbyteSimArgs),
+    #[cfg(feature = "dev-tools")]
     /// Run a local, real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager),
     /// building it from the upstream Go modules on first use.
     ControlPlane(control_plane::ControlPlaneArgs),
+    #[cfg(feature = "dev-tools")]
     /// Try everything locally: a real Kubernetes control plane (or --kubeconfig), the Airbyte
     /// simulator and the controllers; optionally apply manifests and watch them become Ready.
-    Sandbox(crate::sandbox::SandboxArgs),
+    Sandbox(sandbox::SandboxArgs),
     /// Print the CustomResourceDefinitions (YAML) generated from the Rust types.
     Crds(CrdsArgs),
 }
@@ -50,7 +57,7 @@ pub struct CrdsArgs {
 }
 
 fn crds(args: CrdsArgs) -> Outcome {
-    use crate::resources::schema;
+    use embedded_crds::schema;
     match args.output_dir {
         None => {
             print!("{}", schema::all_yaml());
@@ -69,22 +76,26 @@ fn crds(args: CrdsArgs) -> Outcome {
 }
 
 pub async fn main(cli: Cli) -> Outcome {
-    crate::shutdown::install();
-    crate::telemetry::init(cli.log_format, "info");
+    embedded_operator::shutdown::install();
+    embedded_operator::telemetry::init(cli.log_format, "info");
     match cli.command {
+        #[cfg(feature = "dev-tools")]
         Some(Command::AirbyteSim(args)) => airbyte_sim::run(args).await,
+        #[cfg(feature = "dev-tools")]
         Some(Command::ControlPlane(args)) => control_plane::run(args).await,
         Some(Command::Crds(args)) => crds(args),
-        Some(Command::Sandbox(args)) => crate::sandbox::run(args).await,
+        #[cfg(feature = "dev-tools")]
+        Some(Command::Sandbox(args)) => sandbox::run(args).await,
         Some(Command::Run(args)) => run::run(args).await,
         None => {
             use clap::FromArgMatches;
-            let matches =
-                <crate::config::RunArgs as clap::Args>::augment_args(clap::Command::new("run"))
-                    .try_get_matches_from(["run"])
-                    .map_err(|e| e.to_string())?;
-            let args =
-                crate::config::RunArgs::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+            let matches = <embedded_operator::config::RunArgs as clap::Args>::augment_args(
+                clap::Command::new("run"),
+            )
+            .try_get_matches_from(["run"])
+            .map_err(|e| e.to_string())?;
+            let args = embedded_operator::config::RunArgs::from_arg_matches(&matches)
+                .map_err(|e| e.to_string())?;
             run::run(args).await
         }
     }

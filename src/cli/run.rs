@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::FutureExt;
 
-use crate::config::RunArgs;
-use crate::http_server::{self, Health};
-use crate::metrics::Metrics;
+use embedded_operator::config::RunArgs;
+use embedded_operator::http_server::{self, Health};
+use embedded_operator::metrics::Metrics;
 
 pub async fn run(args: RunArgs) -> super::Outcome {
     let config = args.into_config()?;
@@ -24,17 +24,18 @@ pub async fn run(args: RunArgs) -> super::Outcome {
     .await
     .map_err(|e| format!("cannot serve metrics on {}: {e}", config.metrics_addr))?;
     tracing::info!(api_url = %config.api_url, organization_id = %config.organization_id, identity = %config.identity, "starting airbyte-embedded-operator");
-    let shutdown = crate::shutdown::signal().shared();
+    let shutdown = embedded_operator::shutdown::signal().shared();
 
     let Some(election) = config.leader_election.clone() else {
         metrics.leader.set(1);
-        return crate::controllers::run(config, metrics, ready, shutdown).await;
+        return embedded_operator::controllers::run(config, metrics, ready, shutdown).await;
     };
-    let client = crate::controllers::kube_client(&config.identity).await?;
+    let client = embedded_operator::controllers::kube_client(&config.identity).await?;
     // A standby is healthy and ready (it must not block a rolling update); it only waits.
     ready.store(true, Ordering::SeqCst);
     let Some(leadership) =
-        crate::leader::acquire(client, &election, &config.identity, shutdown.clone()).await?
+        embedded_operator::leader::acquire(client, &election, &config.identity, shutdown.clone())
+            .await?
     else {
         return Ok(());
     };
@@ -42,7 +43,7 @@ pub async fn run(args: RunArgs) -> super::Outcome {
     metrics.leader.set(1);
     let lost = leadership.lost().shared();
     let stop = futures::future::select(shutdown.clone(), lost.clone()).map(|_| ());
-    let result = crate::controllers::run(config, metrics.clone(), ready, stop).await;
+    let result = embedded_operator::controllers::run(config, metrics.clone(), ready, stop).await;
     metrics.leader.set(0);
     if lost.peek().is_some() {
         return Err(

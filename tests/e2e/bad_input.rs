@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use airbyte_embedded_operator::airbyte::Endpoint;
-use airbyte_embedded_operator::airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
-use airbyte_embedded_operator::airbyte_sim::catalog::POSTGRES_DEFINITION_ID;
-use airbyte_embedded_operator::controllers::lifecycle::Managed;
-use airbyte_embedded_operator::resources::conditions;
+use airbyte_client::Endpoint;
+use airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
+use airbyte_sim::catalog::POSTGRES_DEFINITION_ID;
+use embedded_crds::conditions;
+use embedded_operator::controllers::lifecycle::Managed;
 use kube::Api;
 
 use crate::support::Scenario;

@@ -6,12 +6,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use airbyte_embedded_operator::airbyte_sim::catalog::POSTGRES_DEFINITION_ID;
-use airbyte_embedded_operator::control_plane::free_port;
+use airbyte_sim::catalog::POSTGRES_DEFINITION_ID;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
 use kube::Api;
 use kube::api::DeleteParams;
+use local_control_plane::free_port;
 
 use crate::support::operator::{Operator, TEST_LABEL, install_crds, simulator};
 use crate::support::{Generation, Scenario, TestContext, repo_path, wait_for};
@@ -242,7 +242,7 @@ async fn the_chart_pod_spec_is_admitted_at_pod_security_restricted() {
 
 /// Whether some audit event by `user` used `verb` on `group`/`resource` (with subresource).
 fn used(
-    events: &[airbyte_embedded_operator::control_plane::AuditEvent],
+    events: &[local_control_plane::AuditEvent],
     user: &str,
     group: &str,
     resource: &str,
@@ -394,8 +394,7 @@ spec:
     let id = source.status.unwrap().source_id.unwrap();
     // Refreshes (8 s tokens), a Secret change, then deletion of everything.
     wait_for("two token refreshes", Duration::from_secs(60), || async {
-        (s.calls(airbyte_embedded_operator::airbyte::Endpoint::ScopedTokenCreate) >= 3)
-            .then_some(())
+        (s.calls(airbyte_client::Endpoint::ScopedTokenCreate) >= 3).then_some(())
     })
     .await;
     s.apply(&format!(

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use airbyte_embedded_operator::airbyte::models::PatchSource;
-use airbyte_embedded_operator::airbyte::{Endpoint, SourceApi, TokenApi};
-use airbyte_embedded_operator::airbyte_sim::{FaultRule, STANDARD_FAKER_TEMPLATE_ID};
+use airbyte_client::models::PatchSource;
+use airbyte_client::{Endpoint, SourceApi, TokenApi};
+use airbyte_sim::{FaultRule, STANDARD_FAKER_TEMPLATE_ID};
 use serde_json::json;
 
 use crate::support::operator::OperatorOptions;

@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
-use airbyte_embedded_operator::airbyte::{BearerToken, TokenApi};
-use airbyte_embedded_operator::airbyte_sim::{FaultRule, STANDARD_FAKER_TEMPLATE_ID};
-use airbyte_embedded_operator::control_plane::{ControlPlane, ControlPlaneOptions};
-use airbyte_embedded_operator::resources::{EmbeddedSource, EmbeddedWorkspace, conditions};
+use airbyte_client::{BearerToken, TokenApi};
+use airbyte_sim::{FaultRule, STANDARD_FAKER_TEMPLATE_ID};
+use embedded_crds::{EmbeddedSource, EmbeddedWorkspace, conditions};
 use futures::StreamExt;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
+use local_control_plane::{ControlPlane, ControlPlaneOptions};
 use serde_json::json;
 
 use crate::support::kube_proxy::{self, ProxyFaults};
@@ -259,7 +259,7 @@ async fn a_kubernetes_api_that_cuts_watches_and_refuses_writes_still_converges_w
     );
     let agent = format!(
         "{} ({})",
-        airbyte_embedded_operator::controllers::USER_AGENT,
+        embedded_operator::controllers::USER_AGENT,
         s.operator.identity
     );
     let mark = audit.mark();

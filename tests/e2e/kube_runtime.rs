@@ -310,7 +310,7 @@ async fn a_service_account_with_a_narrow_role_is_refused_elsewhere_and_the_audit
     ctx.cluster
         .service_account_kubeconfig(&path, &ns, "narrow")
         .await;
-    let narrow = airbyte_embedded_operator::control_plane::kubeconfig::client(&path)
+    let narrow = local_control_plane::kubeconfig::client(&path)
         .await
         .unwrap();
     let mark = ctx.cluster.audit.as_ref().map(|audit| audit.mark());

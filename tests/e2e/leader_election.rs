@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use airbyte_embedded_operator::controllers::USER_AGENT;
+use embedded_operator::controllers::USER_AGENT;
 
 use crate::support::operator::{Operator, OperatorOptions};
 use crate::support::{Scenario, wait_for};

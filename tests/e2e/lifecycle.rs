@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use airbyte_embedded_operator::airbyte::models::{CreateSource, CreateSourceTemplate};
-use airbyte_embedded_operator::airbyte::{Endpoint, SourceApi, SourceTemplateApi, TokenApi};
-use airbyte_embedded_operator::airbyte_sim::FaultRule;
-use airbyte_embedded_operator::airbyte_sim::catalog::{FAKER_DEFINITION_ID, STRIPE_DEFINITION_ID};
+use airbyte_client::models::{CreateSource, CreateSourceTemplate};
+use airbyte_client::{Endpoint, SourceApi, SourceTemplateApi, TokenApi};
+use airbyte_sim::FaultRule;
+use airbyte_sim::catalog::{FAKER_DEFINITION_ID, STRIPE_DEFINITION_ID};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -166,11 +166,10 @@ async fn deletion_follows_the_policy_and_waits_for_a_failing_api() {
             .finalizers()
             .contains(&"embedded.airbyte.ai/cleanup".to_string())
     );
-    let message =
-        airbyte_embedded_operator::resources::conditions::ready(&stuck.status.unwrap().conditions)
-            .unwrap()
-            .message
-            .clone();
+    let message = embedded_crds::conditions::ready(&stuck.status.unwrap().conditions)
+        .unwrap()
+        .message
+        .clone();
     assert!(
         message.contains("503") && message.contains("finalizer"),
         "{message}"
@@ -315,12 +314,10 @@ async fn the_token_secret_is_repaired_and_a_foreign_secret_is_never_touched() {
     let stalled = s
         .wait_reason(&s.workspaces(), "other", "SecretConflict")
         .await;
-    let message = airbyte_embedded_operator::resources::conditions::ready(
-        &stalled.status.unwrap().conditions,
-    )
-    .unwrap()
-    .message
-    .clone();
+    let message = embedded_crds::conditions::ready(&stalled.status.unwrap().conditions)
+        .unwrap()
+        .message
+        .clone();
     assert!(
         message.contains("other-airbyte-token") && message.contains("not owned"),
         "{message}"
@@ -493,14 +490,14 @@ async fn kstatus_reads_in_progress_until_a_generation_is_reconciled() {
         .unwrap();
     assert_eq!(
         s.sim.state().world().workspaces[&id].workspace.status,
-        airbyte_embedded_operator::airbyte::models::WorkspaceStatus::Inactive,
+        airbyte_client::models::WorkspaceStatus::Inactive,
         "suspend set the Airbyte workspace inactive"
     );
     s.apply(&workspace(&s, "main", "{suspend: false}"))
         .success();
     wait_for("the workspace to be active again", WAIT, || async {
         (s.sim.state().world().workspaces[&id].workspace.status
-            == airbyte_embedded_operator::airbyte::models::WorkspaceStatus::Active)
+            == airbyte_client::models::WorkspaceStatus::Active)
             .then_some(())
     })
     .await;

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use airbyte_embedded_operator::airbyte::Endpoint;
-use airbyte_embedded_operator::airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
+use airbyte_client::Endpoint;
+use airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Api;
@@ -63,7 +63,7 @@ async fn references_never_reach_another_namespace_and_tenants_never_receive_orga
         meta("creds", &b, &a)
     ))
     .success();
-    let b_workspaces: Api<airbyte_embedded_operator::resources::EmbeddedWorkspace> =
+    let b_workspaces: Api<embedded_crds::EmbeddedWorkspace> =
         Api::namespaced(s.ctx.client.clone(), &b);
     let b_main = s.wait_ready(&b_workspaces, "main").await;
     let b_id = b_main.status.unwrap().workspace_id.unwrap();
@@ -97,12 +97,10 @@ spec:
     let stalled = s
         .wait_reason(&s.sources(), "sneaky-secret", "SecretNotFound")
         .await;
-    let message = airbyte_embedded_operator::resources::conditions::ready(
-        &stalled.status.unwrap().conditions,
-    )
-    .unwrap()
-    .message
-    .clone();
+    let message = embedded_crds::conditions::ready(&stalled.status.unwrap().conditions)
+        .unwrap()
+        .message
+        .clone();
     assert!(message.contains(&format!("Secret {a}/creds")), "{message}");
     assert!(
         s.sim
@@ -121,7 +119,7 @@ spec:
         .issued_tokens()
         .into_iter()
         .filter(|t| {
-            airbyte_embedded_operator::airbyte::BearerToken::new(t.clone())
+            airbyte_client::BearerToken::new(t.clone())
                 .claims()
                 .is_some_and(|c| c.workspace_scope.is_none())
         })
@@ -171,7 +169,7 @@ async fn a_tenant_editing_its_own_objects_cannot_obtain_another_tenants_token() 
     let a = s.ns().to_string();
     let b = other_namespace(&s).await;
     s.apply(&format!("apiVersion: embedded.airbyte.ai/v1alpha1\nkind: EmbeddedWorkspace\nmetadata: {}\nspec: {{}}\n", meta("main", &b, &a))).success();
-    let b_workspaces: Api<airbyte_embedded_operator::resources::EmbeddedWorkspace> =
+    let b_workspaces: Api<embedded_crds::EmbeddedWorkspace> =
         Api::namespaced(s.ctx.client.clone(), &b);
     s.wait_ready(&b_workspaces, "main").await;
 

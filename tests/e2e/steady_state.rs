@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use airbyte_embedded_operator::airbyte::Endpoint;
-use airbyte_embedded_operator::airbyte_sim::catalog::STRIPE_DEFINITION_ID;
-use airbyte_embedded_operator::controllers::USER_AGENT;
+use airbyte_client::Endpoint;
+use airbyte_sim::catalog::STRIPE_DEFINITION_ID;
+use embedded_operator::controllers::USER_AGENT;
 
 use crate::support::operator::OperatorOptions;
 use crate::support::{Scenario, wait_for};

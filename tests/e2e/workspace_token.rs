@@ -3,10 +3,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use airbyte_embedded_operator::airbyte::models::{CreateSource, REGION_EU, WidgetTokenPayload};
-use airbyte_embedded_operator::airbyte::{ApiError, BearerToken, SourceApi, TokenApi};
-use airbyte_embedded_operator::airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
-use airbyte_embedded_operator::airbyte_sim::catalog::STRIPE_DEFINITION_ID;
+use airbyte_client::models::{CreateSource, REGION_EU, WidgetTokenPayload};
+use airbyte_client::{ApiError, BearerToken, SourceApi, TokenApi};
+use airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
+use airbyte_sim::catalog::STRIPE_DEFINITION_ID;
 use base64::Engine;
 use serde_json::Map;
 

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use airbyte_embedded_operator::control_plane::{
-    AuditLog, ControlPlane, ControlPlaneOptions, kubeconfig,
-};
+use local_control_plane::{AuditLog, ControlPlane, ControlPlaneOptions, kubeconfig};
 
 pub struct Cluster {
     pub kubeconfig: PathBuf,

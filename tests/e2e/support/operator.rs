@@ -6,8 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::Duration;
 
-use airbyte_embedded_operator::airbyte_sim::{SimConfig, Simulator};
-use airbyte_embedded_operator::control_plane::free_port;
+use airbyte_sim::{SimConfig, Simulator};
+use local_control_plane::free_port;
 
 use super::{Generation, TestContext, repo_path};
 

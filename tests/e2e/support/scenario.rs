@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use airbyte_embedded_operator::airbyte::{AirbyteClient, Endpoint};
-use airbyte_embedded_operator::airbyte_sim::Simulator;
-use airbyte_embedded_operator::controllers::lifecycle::Managed;
-use airbyte_embedded_operator::resources::conditions;
-use airbyte_embedded_operator::resources::{EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+use airbyte_client::{AirbyteClient, Endpoint};
+use airbyte_sim::Simulator;
+use embedded_crds::conditions;
+use embedded_crds::{EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+use embedded_operator::controllers::lifecycle::Managed;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;

@@ -1,0 +1,136 @@
+//! Sources in a tenant workspace (scoped token): create, list by workspace, get, update (`PUT`, or
+//! `PATCH` on a server of the October 2025 revision, learnt once from a 405), delete.
+
+use std::future::Future;
+
+use reqwest::Method;
+
+use super::client::{Auth, Call};
+use super::models::{CreateSource, Page, Source, UpdateSource};
+use super::templates::segment;
+use super::{AirbyteClient, ApiError, BearerToken, Endpoint};
+
+const SOURCES: &str = "/api/v1/embedded/sources";
+
+pub trait SourceApi {
+    fn create_source(
+        &self,
+        token: &BearerToken,
+        request: &CreateSource,
+    ) -> impl Future<Output = Result<Source, ApiError>> + Send;
+    fn get_source(
+        &self,
+        token: &BearerToken,
+        id: &str,
+    ) -> impl Future<Output = Result<Source, ApiError>> + Send;
+    /// The sources of a workspace (list items: no configuration).
+    fn list_sources(
+        &self,
+        token: &BearerToken,
+        workspace_id: &str,
+    ) -> impl Future<Output = Result<Vec<Source>, ApiError>> + Send;
+    /// Replaces a source's name and configuration. The connection template selection cannot be
+    /// changed after creation.
+    fn update_source(
+        &self,
+        token: &BearerToken,
+        id: &str,
+        update: &UpdateSource,
+    ) -> impl Future<Output = Result<Source, ApiError>> + Send;
+    /// Deletes a source; one that is already gone counts as deleted.
+    fn delete_source(
+        &self,
+        token: &BearerToken,
+        id: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+impl SourceApi for AirbyteClient {
+    async fn create_source(
+        &self,
+        token: &BearerToken,
+        request: &CreateSource,
+    ) -> Result<Source, ApiError> {
+        let call = Call::new(
+            Endpoint::SourcesCreate,
+            Method::POST,
+            SOURCES,
+            Auth::Scoped(token),
+        )
+        .json(request)?;
+        self.call(call).await
+    }
+
+    async fn get_source(&self, token: &BearerToken, id: &str) -> Result<Source, ApiError> {
+        let path = format!("{SOURCES}/{}", segment(id));
+        self.call(Call::new(
+            Endpoint::SourceGet,
+            Method::GET,
+            path,
+            Auth::Scoped(token),
+        ))
+        .await
+    }
+
+    async fn list_sources(
+        &self,
+        token: &BearerToken,
+        workspace_id: &str,
+    ) -> Result<Vec<Source>, ApiError> {
+        let call = Call::new(
+            Endpoint::SourcesList,
+            Method::GET,
+            SOURCES,
+            Auth::Scoped(token),
+        )
+        .query("workspace_id", workspace_id);
+        let page: Page<Source> = self.call(call).await?;
+        Ok(page.data)
+    }
+
+    async fn update_source(
+        &self,
+        token: &BearerToken,
+        id: &str,
+        update: &UpdateSource,
+    ) -> Result<Source, ApiError> {
+        let path = format!("{SOURCES}/{}", segment(id));
+        let send = |method: Method| {
+            let call = Call::new(
+                Endpoint::SourceUpdate,
+                method,
+                path.clone(),
+                Auth::Scoped(token),
+            )
+            .json(update);
+            async move { self.call::<Source>(call?).await }
+        };
+        if self.compat().source_update.get() == 1 {
+            return send(Method::PATCH).await;
+        }
+        match send(Method::PUT).await {
+            Err(ApiError::Rejected { status: 405, .. }) => {
+                let patched = send(Method::PATCH).await;
+                if patched.is_ok() && self.compat().source_update.set(1) {
+                    self.fell_back("source_update", "PATCH");
+                }
+                patched
+            }
+            other => other,
+        }
+    }
+
+    async fn delete_source(&self, token: &BearerToken, id: &str) -> Result<(), ApiError> {
+        let path = format!("{SOURCES}/{}", segment(id));
+        let call = Call::new(
+            Endpoint::SourceDelete,
+            Method::DELETE,
+            path,
+            Auth::Scoped(token),
+        );
+        match self.call_discarding(call).await {
+            Err(error) if error.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+}

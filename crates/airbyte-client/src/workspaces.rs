@@ -1,0 +1,167 @@
+//! Workspaces of the organization (organization token).
+
+use std::future::Future;
+
+use reqwest::Method;
+
+use super::client::{Auth, Call};
+use super::models::{Page, UpdateWorkspace, Workspace, WorkspaceQuery, WorkspaceStatus};
+use super::templates::segment;
+use super::{AirbyteClient, ApiError, Endpoint};
+
+const WORKSPACES: &str = "/api/v1/workspaces";
+
+pub trait WorkspaceApi {
+    /// One page of workspaces; pass the previous page's cursor to continue.
+    fn list_workspaces_page(
+        &self,
+        query: &WorkspaceQuery,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<(Vec<Workspace>, Option<String>), ApiError>> + Send;
+    /// Every matching workspace, following the cursor across pages.
+    fn list_workspaces(
+        &self,
+        query: &WorkspaceQuery,
+    ) -> impl Future<Output = Result<Vec<Workspace>, ApiError>> + Send;
+    /// The workspaces named exactly `name` (the API matches `name_contains` without regard to
+    /// case and pages its answer: every page is read, then names are compared exactly). More
+    /// than one means a name minting cannot tell apart.
+    fn find_workspaces_named(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<Workspace>, ApiError>> + Send;
+    fn get_workspace(&self, id: &str) -> impl Future<Output = Result<Workspace, ApiError>> + Send;
+    fn update_workspace(
+        &self,
+        id: &str,
+        update: &UpdateWorkspace,
+    ) -> impl Future<Output = Result<Workspace, ApiError>> + Send;
+    fn set_workspace_status(
+        &self,
+        id: &str,
+        status: WorkspaceStatus,
+    ) -> impl Future<Output = Result<Workspace, ApiError>> + Send;
+    /// Deletes a workspace with all its sources and connections; one already gone counts as deleted.
+    fn delete_workspace(&self, id: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+impl WorkspaceApi for AirbyteClient {
+    async fn list_workspaces_page(
+        &self,
+        query: &WorkspaceQuery,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Workspace>, Option<String>), ApiError> {
+        let mut call = Call::new(
+            Endpoint::WorkspacesList,
+            Method::GET,
+            WORKSPACES,
+            Auth::Organization,
+        );
+        if let Some(name) = &query.name_contains {
+            call = call.query("name_contains", name.clone());
+        }
+        if let Some(status) = query.status {
+            call = call.query(
+                "status",
+                match status {
+                    WorkspaceStatus::Active => "active",
+                    WorkspaceStatus::Inactive => "inactive",
+                },
+            );
+        }
+        if let Some(limit) = query.limit {
+            call = call.query("limit", limit.to_string());
+        }
+        if let Some(cursor) = cursor {
+            call = call.query("cursor", cursor.to_string());
+        }
+        let page: Page<Workspace> = self.call(call).await?;
+        let next = match page.next.as_deref() {
+            Some(next) if !next.is_empty() => {
+                Some(self.cursor_from_next(Endpoint::WorkspacesList, next)?)
+            }
+            _ => None,
+        };
+        Ok((page.data, next))
+    }
+
+    async fn list_workspaces(&self, query: &WorkspaceQuery) -> Result<Vec<Workspace>, ApiError> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let (page, next) = self.list_workspaces_page(query, cursor.as_deref()).await?;
+            all.extend(page);
+            match next {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    async fn find_workspaces_named(&self, name: &str) -> Result<Vec<Workspace>, ApiError> {
+        let query = WorkspaceQuery {
+            name_contains: Some(name.to_string()),
+            status: None,
+            limit: Some(100),
+        };
+        let mut found = self.list_workspaces(&query).await?;
+        found.retain(|workspace| workspace.name == name);
+        Ok(found)
+    }
+
+    async fn get_workspace(&self, id: &str) -> Result<Workspace, ApiError> {
+        let path = format!("{WORKSPACES}/{}", segment(id));
+        self.call(Call::new(
+            Endpoint::WorkspaceGet,
+            Method::GET,
+            path,
+            Auth::Organization,
+        ))
+        .await
+    }
+
+    async fn update_workspace(
+        &self,
+        id: &str,
+        update: &UpdateWorkspace,
+    ) -> Result<Workspace, ApiError> {
+        let path = format!("{WORKSPACES}/{}", segment(id));
+        let call = Call::new(
+            Endpoint::WorkspaceUpdate,
+            Method::PUT,
+            path,
+            Auth::Organization,
+        )
+        .json(update)?;
+        self.call(call).await
+    }
+
+    async fn set_workspace_status(
+        &self,
+        id: &str,
+        status: WorkspaceStatus,
+    ) -> Result<Workspace, ApiError> {
+        self.update_workspace(
+            id,
+            &UpdateWorkspace {
+                name: None,
+                status: Some(status),
+            },
+        )
+        .await
+    }
+
+    async fn delete_workspace(&self, id: &str) -> Result<(), ApiError> {
+        let path = format!("{WORKSPACES}/{}", segment(id));
+        let call = Call::new(
+            Endpoint::WorkspaceDelete,
+            Method::DELETE,
+            path,
+            Auth::Organization,
+        );
+        match self.call_discarding(call).await {
+            Err(error) if error.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! What every kind's reconcile does the same way: skip a cache that has not seen our own write,
+//! time and count the reconcile, turn an error into its condition and retry schedule, and write
+//! status (only when it changed) with an Event when `Ready` changes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::runtime::controller::Action;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::context::Context;
+use super::error::{Error, backoff};
+use super::status::{apply_status, event};
+use crate::metrics::{KindLabels, OutcomeLabels};
+use airbyte_client::AirbyteApi;
+use embedded_crds::conditions::{self, Outcome, Reason};
+use embedded_crds::{
+    EmbeddedSource, EmbeddedSourceStatus, EmbeddedWorkspace, EmbeddedWorkspaceStatus,
+    SourceTemplate, SourceTemplateStatus,
+};
+
+/// A kind this operator reconciles.
+pub trait Managed:
+    Resource<DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    type Status: Serialize + Default + Clone + Send + Sync;
+    const KIND: &'static str;
+    fn status(&self) -> Option<&Self::Status>;
+    fn conditions(status: &Self::Status) -> &[Condition];
+    fn set_conditions(
+        status: &mut Self::Status,
+        conditions: Vec<Condition>,
+        generation: Option<i64>,
+    );
+    fn api(client: Client, object: &Self) -> Api<Self>;
+    /// `kind namespace/name` (or `kind name`) for messages.
+    fn describe(&self) -> String {
+        match self.namespace() {
+            Some(ns) => format!("{} {ns}/{}", Self::KIND, self.name_any()),
+            None => format!("{} {}", Self::KIND, self.name_any()),
+        }
+    }
+}
+
+macro_rules! managed {
+    ($kind:ty, $status:ty, $name:literal, namespaced) => {
+        managed!(@impl $kind, $status, $name, |client, object: &$kind| Api::namespaced(client, &object.namespace().unwrap_or_default()));
+    };
+    ($kind:ty, $status:ty, $name:literal, cluster) => {
+        managed!(@impl $kind, $status, $name, |client, _object: &$kind| Api::all(client));
+    };
+    (@impl $kind:ty, $status:ty, $name:literal, $api:expr) => {
+        impl Managed for $kind {
+            type Status = $status;
+            const KIND: &'static str = $name;
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+            fn conditions(status: &$status) -> &[Condition] {
+                &status.conditions
+            }
+            fn set_conditions(status: &mut $status, conditions: Vec<Condition>, generation: Option<i64>) {
+                status.conditions = conditions;
+                status.observed_generation = generation;
+            }
+            fn api(client: Client, object: &Self) -> Api<Self> {
+                let make: fn(Client, &$kind) -> Api<$kind> = $api;
+                make(client, object)
+            }
+        }
+    };
+}
+
+managed!(
+    EmbeddedWorkspace,
+    EmbeddedWorkspaceStatus,
+    "EmbeddedWorkspace",
+    namespaced
+);
+managed!(
+    SourceTemplate,
+    SourceTemplateStatus,
+    "SourceTemplate",
+    cluster
+);
+managed!(
+    EmbeddedSource,
+    EmbeddedSourceStatus,
+    "EmbeddedSource",
+    namespaced
+);
+
+/// Writes status for `outcome` if it changed. `fields` replaces the status fields when the
+/// reconcile got that far; otherwise the previous ones are kept. Publishes an Event when the Ready
+/// condition's status or reason changes.
+pub async fn record<K: Managed, A: AirbyteApi>(
+    object: &K,
+    ctx: &Context<A>,
+    outcome: &Outcome,
+    fields: Option<K::Status>,
+) -> Result<(), Error> {
+    let previous = object.status().cloned().unwrap_or_default();
+    let mut status = fields.unwrap_or_else(|| previous.clone());
+    let now = Time(jiff::Timestamp::now());
+    let generation = object.meta().generation;
+    let conditions = conditions::conditions(outcome, generation, K::conditions(&previous), &now);
+    K::set_conditions(&mut status, conditions, generation);
+    let api = K::api(ctx.client.clone(), object);
+    let written = apply_status(&api, object, object.status(), &status).await?;
+    ctx.note_write(&object.uid().unwrap_or_default(), written.as_deref());
+    ctx.metrics
+        .reconciles
+        .get_or_create(&OutcomeLabels {
+            kind: K::KIND,
+            reason: outcome.reason().as_str(),
+        })
+        .inc();
+    let ready = |s: &K::Status| {
+        conditions::ready(K::conditions(s)).map(|c| (c.status.clone(), c.reason.clone()))
+    };
+    let (was, is) = (ready(&previous), ready(&status));
+    // An Event when the Ready condition changes, except the two that say nothing new: the first
+    // Ready (the action's own Event, "Created" or "TokenIssued", already told) and waiting for a
+    // workspace or template (a normal, short state). Failures and recoveries always get one.
+    let first_ready = was.is_none() && outcome.is_ready();
+    let waiting = matches!(
+        outcome.reason(),
+        Reason::WorkspaceNotReady | Reason::TemplateNotReady
+    );
+    if written.is_some() && was != is && !first_ready && !waiting {
+        event(
+            &ctx.recorder,
+            object,
+            !outcome.is_ready(),
+            outcome.reason().as_str(),
+            "Reconcile",
+            outcome.message().to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// Runs one reconcile of `object`: skips a stale cache, times it, and maps an error to its
+/// condition and retry (backoff for transient trouble; a slow retry for permanent errors).
+pub async fn run<K, A, F, Fut>(
+    object: Arc<K>,
+    ctx: Arc<Context<A>>,
+    body: F,
+) -> Result<Action, Error>
+where
+    K: Managed,
+    A: AirbyteApi,
+    F: FnOnce(Arc<K>, Arc<Context<A>>) -> Fut,
+    Fut: std::future::Future<Output = Result<Action, Error>>,
+{
+    let uid = object.uid().unwrap_or_default();
+    if ctx.is_stale(&uid, object.resource_version().as_deref()) {
+        tracing::debug!(kind = K::KIND, name = %object.name_any(), "the cache has not seen our last write yet; deciding once it has");
+        return Ok(Action::requeue(Duration::from_millis(250)));
+    }
+    if let Some(wait) = ctx.held_off(&uid) {
+        // Airbyte asked for a pause (Retry-After): whatever woke us, wait it out first.
+        return Ok(Action::requeue(wait));
+    }
+    let started = std::time::Instant::now();
+    let result = body(object.clone(), ctx.clone()).await;
+    ctx.metrics
+        .reconcile_duration
+        .get_or_create(&KindLabels { kind: K::KIND })
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(action) => {
+            ctx.succeeded(&uid);
+            Ok(action)
+        }
+        Err(error) => {
+            let outcome = if object.meta().deletion_timestamp.is_some() {
+                Outcome::in_progress(
+                    embedded_crds::conditions::Reason::DeletionFailed,
+                    format!(
+                        "deleting {}: {error}; the finalizer stays until the external delete succeeds",
+                        object.describe()
+                    ),
+                )
+            } else {
+                error.outcome(&object.describe())
+            };
+            ctx.metrics
+                .reconcile_errors
+                .get_or_create(&OutcomeLabels {
+                    kind: K::KIND,
+                    reason: outcome.reason().as_str(),
+                })
+                .inc();
+            tracing::warn!(
+                kind = K::KIND,
+                namespace = %object.namespace().unwrap_or_default(),
+                name = %object.name_any(),
+                reason = %outcome.reason(),
+                message = %outcome.message(),
+                "reconcile failed"
+            );
+            if let Err(status_error) = record(object.as_ref(), &ctx, &outcome, None).await {
+                tracing::debug!(error = %status_error, "could not write the failure to status");
+            }
+            if let Some(wait) = error.retry_after() {
+                ctx.hold_off(&uid, wait);
+            }
+            let attempt = ctx.failed(&uid);
+            let delay = if error.is_transient() || object.meta().deletion_timestamp.is_some() {
+                backoff(attempt, error.retry_after())
+            } else {
+                ctx.config.drift_interval.max(backoff(attempt, None))
+            };
+            Ok(Action::requeue(delay))
+        }
+    }
+}
+
+/// Errors that escape `run` (none do today) only requeue.
+pub fn error_policy<K, A: AirbyteApi>(
+    _object: Arc<K>,
+    _error: &Error,
+    _ctx: Arc<Context<A>>,
+) -> Action {
+    Action::requeue(Duration::from_secs(5))
+}

@@ -1,0 +1,193 @@
+//! Prometheus metrics. Labels are bounded: kind, reason, endpoint, status, and for token expiry the
+//! workspace's namespace and name (one series per EmbeddedWorkspace, removed with it). Error text
+//! never becomes a label.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use airbyte_client::{CallObserver, Endpoint};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub kind: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub endpoint: &'static str,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkspaceLabels {
+    pub namespace: String,
+    pub name: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub reconciles: Family<OutcomeLabels, Counter>,
+    pub reconcile_errors: Family<OutcomeLabels, Counter>,
+    pub reconcile_duration: Family<KindLabels, Histogram>,
+    pub api_calls: Family<CallLabels, Counter>,
+    pub api_call_duration: Family<KindLabels, Histogram>,
+    pub token_expiry: Family<WorkspaceLabels, Gauge<i64, AtomicI64>>,
+    pub leader: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("airbyte_embedded_operator");
+        let reconciles = Family::<OutcomeLabels, Counter>::default();
+        let reconcile_errors = Family::<OutcomeLabels, Counter>::default();
+        let reconcile_duration =
+            Family::<KindLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let api_calls = Family::<CallLabels, Counter>::default();
+        let api_call_duration =
+            Family::<KindLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let token_expiry = Family::<WorkspaceLabels, Gauge<i64, AtomicI64>>::default();
+        let leader = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles by kind and resulting condition reason",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by kind and reason",
+            reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration by kind",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "airbyte_api_calls",
+            "Airbyte API calls by endpoint and HTTP status (none: no answer)",
+            api_calls.clone(),
+        );
+        registry.register(
+            "airbyte_api_call_duration_seconds",
+            "Airbyte API call duration (kind: the endpoint)",
+            api_call_duration.clone(),
+        );
+        registry.register(
+            "workspace_token_expiry_seconds",
+            "Seconds until the token in each workspace Secret expires",
+            token_expiry.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease (or runs without election)",
+            leader.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            api_calls,
+            api_call_duration,
+            token_expiry,
+            leader,
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn set_token_expiry(&self, namespace: &str, name: &str, seconds: i64) {
+        self.token_expiry
+            .get_or_create(&WorkspaceLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+            .set(seconds);
+    }
+
+    pub fn forget_workspace(&self, namespace: &str, name: &str) {
+        self.token_expiry.remove(&WorkspaceLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        });
+    }
+}
+
+/// Feeds the Airbyte client's call records into the metrics.
+pub struct ApiCallMetrics(pub Arc<Metrics>);
+
+impl CallObserver for ApiCallMetrics {
+    fn observe(&self, endpoint: Endpoint, status: Option<u16>, elapsed: Duration) {
+        self.0
+            .api_calls
+            .get_or_create(&CallLabels {
+                endpoint: endpoint.label(),
+                status: status.map_or_else(|| "none".to_string(), |s| s.to_string()),
+            })
+            .inc();
+        self.0
+            .api_call_duration
+            .get_or_create(&KindLabels {
+                kind: endpoint.label(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_counters_and_gauges_with_bounded_labels() {
+        let metrics = Arc::new(Metrics::new());
+        ApiCallMetrics(metrics.clone()).observe(
+            Endpoint::SourcesCreate,
+            Some(201),
+            Duration::from_millis(3),
+        );
+        metrics
+            .reconciles
+            .get_or_create(&OutcomeLabels {
+                kind: "EmbeddedSource",
+                reason: "Synced",
+            })
+            .inc();
+        metrics.set_token_expiry("tenant-a", "main", 700);
+        let text = metrics.encode();
+        assert!(text.contains(r#"airbyte_embedded_operator_airbyte_api_calls_total{endpoint="sources_create",status="201"} 1"#), "{text}");
+        assert!(text.contains(r#"airbyte_embedded_operator_reconciles_total{kind="EmbeddedSource",reason="Synced"} 1"#), "{text}");
+        assert!(text.contains(r#"airbyte_embedded_operator_workspace_token_expiry_seconds{namespace="tenant-a",name="main"} 700"#), "{text}");
+        metrics.forget_workspace("tenant-a", "main");
+        assert!(!metrics.encode().contains(r#"name="main""#));
+    }
+}

@@ -1,0 +1,229 @@
+//! `airbyte-embedded-operator sandbox`: everything on one machine with no cluster and no Airbyte
+//! account. Starts (or uses, with `--kubeconfig`) a real Kubernetes control plane, the Airbyte
+//! simulator on 127.0.0.1, installs the CRDs, runs the controllers in this process, writes a
+//! `kubeconfig` and an `airbyte.env` into the state folder, and optionally applies manifests and
+//! shows their progress. Ctrl-C or SIGTERM stops everything it started.
+
+pub mod apply;
+pub mod table;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+
+use airbyte_client::{AirbyteClient, ClientConfig, OrganizationCredentials};
+use airbyte_sim::{SimConfig, Simulator};
+use embedded_crds::schema;
+use embedded_operator::config::{OperatorConfig, WorkspaceNamePolicy};
+use embedded_operator::metrics::{ApiCallMetrics, Metrics};
+use local_control_plane::{ControlPlane, ControlPlaneOptions, kubeconfig};
+
+/// Namespace of the operator in the sandbox (SourceTemplates' Secrets live here).
+pub const OPERATOR_NAMESPACE: &str = "airbyte-embedded-operator";
+
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Folder for the control plane's data, the `kubeconfig` and `airbyte.env`.
+    #[arg(long, env = "AIRBYTE_SANDBOX_STATE_DIR", default_value = ".sandbox")]
+    pub state_dir: PathBuf,
+    /// Files or folders of manifests to apply once everything runs (repeatable).
+    #[arg(long)]
+    pub apply: Vec<PathBuf>,
+    /// Use this cluster (kind, k3d, any) instead of starting a local control plane.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Lifetime of the simulator's scoped tokens, in seconds.
+    #[arg(long, default_value_t = 1200)]
+    pub token_ttl_seconds: u64,
+}
+
+fn step(message: &str) {
+    eprintln!("sandbox: {message}");
+}
+
+/// Installs the CRDs (the sandbox stands in for `kubectl apply -f crds/`) and waits until served.
+async fn install_crds(client: &Client) -> Result<(), String> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply("airbyte-embedded-operator-sandbox").force();
+    for crd in schema::crds() {
+        let name = crd.name_any();
+        api.patch(&name, &params, &Patch::Apply(&crd))
+            .await
+            .map_err(|e| format!("installing CRD {name}: {e}"))?;
+        let established = kube::runtime::wait::conditions::is_crd_established();
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            kube::runtime::wait::await_condition(api.clone(), &name, established),
+        )
+        .await
+        .map_err(|_| format!("CRD {name} not established after 60 s"))?
+        .map_err(|e| format!("CRD {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn ensure_namespace(client: &Client, name: &str) -> Result<(), String> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace = serde_json::from_value(
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+    )
+    .map_err(|e| e.to_string())?;
+    api.patch(
+        name,
+        &PatchParams::apply("airbyte-embedded-operator-sandbox"),
+        &Patch::Apply(&namespace),
+    )
+    .await
+    .map_err(|e| format!("creating namespace {name}: {e}"))?;
+    Ok(())
+}
+
+fn write_env(path: &Path, sim: &Simulator) -> std::io::Result<()> {
+    let config = &sim.state().config;
+    let text = format!(
+        "AIRBYTE_API_URL=http://{}\nAIRBYTE_CLIENT_ID={}\nAIRBYTE_CLIENT_SECRET={}\nAIRBYTE_ORGANIZATION_ID={}\n",
+        sim.addr(),
+        config.client_id,
+        config.client_secret,
+        config.organization_id
+    );
+    kubeconfig::write_private(path, &text)
+}
+
+pub async fn run(args: SandboxArgs) -> Result<(), String> {
+    std::fs::create_dir_all(&args.state_dir)
+        .map_err(|e| format!("{}: {e}", args.state_dir.display()))?;
+    let state_dir = args.state_dir.canonicalize().map_err(|e| e.to_string())?;
+    let shutdown = embedded_operator::shutdown::signal().shared();
+
+    // 1. Kubernetes: the given cluster, or a local control plane (built on first use).
+    let (kubeconfig_path, plane) = match &args.kubeconfig {
+        Some(path) => (path.clone(), None),
+        None => {
+            step(
+                "starting the local Kubernetes control plane (the first run builds it from the Go modules: several minutes)",
+            );
+            let plane =
+                ControlPlane::start(ControlPlaneOptions::new(state_dir.join("control-plane")))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let path = state_dir.join("kubeconfig");
+            std::fs::copy(plane.kubeconfig_path(), &path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            step(&format!(
+                "control plane ready in {:.1}s at {}",
+                plane.startup_duration().as_secs_f64(),
+                plane.server()
+            ));
+            (path, Some(plane))
+        }
+    };
+    let client = kubeconfig::client(&kubeconfig_path)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    // 2. The Airbyte simulator, and its coordinates for curl.
+    let sim = Simulator::start(
+        SimConfig {
+            client_id: "sandbox".into(),
+            scoped_token_ttl: Duration::from_secs(args.token_ttl_seconds),
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+    )
+    .await
+    .map_err(|e| format!("starting the Airbyte simulator: {e}"))?;
+    let env_path = state_dir.join("airbyte.env");
+    write_env(&env_path, &sim).map_err(|e| format!("{}: {e}", env_path.display()))?;
+    step(&format!("Airbyte Embedded API simulator at {}", sim.url()));
+
+    // 3. CRDs and the operator's namespace.
+    install_crds(&client).await?;
+    ensure_namespace(&client, OPERATOR_NAMESPACE).await?;
+
+    // 4. The controllers, in this process.
+    let config = OperatorConfig {
+        api_url: sim.url(),
+        organization_id: sim.organization_id().to_string(),
+        credentials: OrganizationCredentials::ClientCredentials {
+            client_id: sim.state().config.client_id.clone(),
+            client_secret: sim.state().config.client_secret.clone().into(),
+        },
+        watch_namespace: None,
+        selector: None,
+        secret_namespace: OPERATOR_NAMESPACE.into(),
+        workspace_name_policy: WorkspaceNamePolicy::Namespaced,
+        concurrency: 16,
+        max_requests_per_second: std::num::NonZeroU32::new(50),
+        drift_interval: Duration::from_secs(600),
+        metrics_addr: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        leader_election: None,
+        allow_insecure_http: false,
+        identity: "sandbox".into(),
+    };
+    let metrics = Arc::new(Metrics::new());
+    metrics.leader.set(1);
+    let mut client_config = ClientConfig::new(
+        config.api_url.clone(),
+        config.organization_id.clone(),
+        config.credentials.clone(),
+    );
+    client_config.max_requests_per_second = config.max_requests_per_second;
+    let airbyte = AirbyteClient::with_observer(
+        client_config,
+        Some(Arc::new(ApiCallMetrics(metrics.clone()))),
+    )
+    .map_err(|e| e.to_string())?;
+    let controllers = tokio::spawn(embedded_operator::controllers::run_with(
+        client.clone(),
+        airbyte,
+        config,
+        metrics,
+        Arc::new(AtomicBool::new(false)),
+        shutdown.clone(),
+    ));
+
+    println!(
+        "sandbox ready: export KUBECONFIG={}",
+        kubeconfig_path.display()
+    );
+    println!("  try:   kubectl apply -f examples/ && kubectl get airbyte -A");
+    println!(
+        "  Airbyte simulator: source {} then curl $AIRBYTE_API_URL/_sim/state",
+        env_path.display()
+    );
+    println!("  Ctrl-C stops everything the sandbox started.");
+
+    // 5. --apply: the manifests, then their progress.
+    if !args.apply.is_empty() {
+        let manifests = apply::read(&args.apply)?;
+        apply::apply(&client, &manifests).await?;
+        println!(
+            "applied {} objects; waiting for them to settle:",
+            manifests.len()
+        );
+        let rows = tokio::select! {
+            rows = table::watch(&client, &manifests, Duration::from_secs(600)) => rows,
+            _ = shutdown.clone() => Vec::new(),
+        };
+        let ready = rows.iter().filter(|r| r.ready == "True").count();
+        let stalled = rows.iter().filter(|r| r.stalled).count();
+        println!(
+            "settled: {ready} Ready, {stalled} Stalled; the sandbox keeps serving until Ctrl-C"
+        );
+    }
+
+    shutdown.await;
+    step("stopping");
+    let _ = tokio::time::timeout(Duration::from_secs(10), controllers).await;
+    drop(sim);
+    drop(plane);
+    Ok(())
+}
