@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use airbyte_sim::{SimConfig, Simulator};
+use airbyte_sim::{AuthFailure, ErrorShape, Modes, SimConfig, Simulator, TenantField};
 
 #[derive(Debug, clap::Args)]
 pub struct AirbyteSimArgs {
@@ -25,10 +25,84 @@ pub struct AirbyteSimArgs {
     /// Lifetime of organization tokens (Airbyte: 900).
     #[arg(long, default_value_t = 900)]
     pub organization_token_ttl_seconds: u64,
+    /// Error bodies: `current` (the reference's `{message, errors}`) or `fastapi` (`{detail}`).
+    #[arg(long, value_enum, default_value_t = ErrorShapeArg::Current)]
+    pub error_shape: ErrorShapeArg,
+    /// Status of an authentication failure: 403 (the reference) or 401.
+    #[arg(long, default_value = "403", value_parser = ["401", "403"])]
+    pub auth_failure_status: String,
+    /// Serve only the current paths: the deprecated `/api/v1/embedded/*` token paths answer 404.
+    #[arg(long)]
+    pub without_deprecated_paths: bool,
+    /// Refuse request fields the reference does not name (the real API ignores them).
+    #[arg(long)]
+    pub strict: bool,
+    /// Refuse requests without `X-Organization-Id` (an account in several organizations).
+    #[arg(long)]
+    pub require_organization_header: bool,
+    /// The tenant field of the current token paths.
+    #[arg(long, value_enum, default_value_t = TenantFieldArg::WorkspaceName)]
+    pub tenant_field: TenantFieldArg,
+    /// Most workspaces per page, whatever `limit` asks (exercises paging).
+    #[arg(long)]
+    pub workspace_page_size: Option<usize>,
+    /// Requests per hour for the organization, then 429 with `Retry-After` (no quota by default).
+    #[arg(long)]
+    pub hourly_quota: Option<u64>,
+    /// Check every answer against the reference's response schemas (500 on a mismatch).
+    #[arg(long)]
+    pub check_responses: bool,
+    /// More connector specifications: one JSON file per connector, in the connector registry's
+    /// shape (`sourceDefinitionId`/`destinationDefinitionId`, `name`, `spec.connectionSpecification`).
+    #[arg(long)]
+    pub connectors_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ErrorShapeArg {
+    Current,
+    Fastapi,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum TenantFieldArg {
+    WorkspaceName,
+    CustomerName,
+    ExternalUserId,
+}
+
+impl AirbyteSimArgs {
+    fn modes(&self) -> Modes {
+        Modes {
+            error_shape: match self.error_shape {
+                ErrorShapeArg::Current => ErrorShape::Current,
+                ErrorShapeArg::Fastapi => ErrorShape::FastApi,
+            },
+            auth_failure: if self.auth_failure_status == "401" {
+                AuthFailure::Unauthorized
+            } else {
+                AuthFailure::Forbidden
+            },
+            deprecated_paths: !self.without_deprecated_paths,
+            strict: self.strict,
+            organization_header_required: self.require_organization_header,
+            tenant_field: match self.tenant_field {
+                TenantFieldArg::WorkspaceName => TenantField::WorkspaceName,
+                TenantFieldArg::CustomerName => TenantField::CustomerName,
+                TenantFieldArg::ExternalUserId => TenantField::ExternalUserId,
+            },
+            workspace_page_size: self.workspace_page_size,
+            hourly_quota: self.hourly_quota,
+            check_responses: self.check_responses,
+            connectors_dir: self.connectors_dir.clone(),
+        }
+    }
 }
 
 pub async fn run(args: AirbyteSimArgs) -> super::Outcome {
+    let modes = args.modes();
     let config = SimConfig {
+        modes,
         organization_id: args.organization_id.to_string(),
         client_id: args.client_id,
         client_secret: args.client_secret,

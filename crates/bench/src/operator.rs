@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airbyte_client::models::{CreateSource, CreateSourceTemplate};
-use airbyte_client::{AirbyteClient, Endpoint, SourceApi, SourceTemplateApi, TokenApi};
+use airbyte_client::{AirbyteClient, Endpoint, SourceApi, SourceTemplateApi, TokenApi, WorkspaceApi};
 use airbyte_sim::catalog::STRIPE_DEFINITION_ID;
 use airbyte_sim::{FaultRule, SimConfig, Simulator};
 use embedded_crds::{EmbeddedSource, EmbeddedWorkspace};
@@ -263,18 +263,15 @@ async fn floor(args: &Args, dir: &std::path::Path) -> Result<Duration, String> {
     let sim = simulator(args.latency_ms, Duration::from_secs(1200)).await?;
     let tenants = workload::tenants(args.objects);
     workload::prepare(&client, &tenants, "floor").await?;
-    let mut config = sim.client_config();
+    let mut config = test_support::client_config(&sim);
     config.max_requests_per_second = std::num::NonZeroU32::new(args.max_requests_per_second);
     let airbyte = AirbyteClient::new(config).map_err(|e| e.to_string())?;
     let template = airbyte
         .create_source_template(&CreateSourceTemplate {
-            organization_id: sim.organization_id().into(),
             actor_definition_id: STRIPE_DEFINITION_ID.into(),
             partial_default_config: Default::default(),
             name: Some("Stripe (floor)".into()),
-            tags: vec![],
             customization: None,
-            user_config_spec: None,
         })
         .await
         .map_err(|e| e.to_string())?
@@ -288,7 +285,10 @@ async fn floor(args: &Args, dir: &std::path::Path) -> Result<Duration, String> {
         async move {
             let token = {
                 let _permit = workspaces.acquire().await.map_err(|e| e.to_string())?;
-                let scoped = airbyte.mint_scoped_token(&format!("{}.{}", tenant.namespace, tenant.workspace()), None).await.map_err(|e| e.to_string())?;
+                let name = format!("{}.{}", tenant.namespace, tenant.workspace());
+                // The name is checked for duplicates before it is bound, as the operator does.
+                airbyte.find_workspaces_named(&name).await.map_err(|e| e.to_string())?;
+                let scoped = airbyte.mint_scoped_token(&name, None).await.map_err(|e| e.to_string())?;
                 let secret: Secret = serde_json::from_value(json!({
                     "apiVersion": "v1", "kind": "Secret",
                     "metadata": {"name": format!("{}-airbyte-token", tenant.workspace())},
@@ -303,7 +303,7 @@ async fn floor(args: &Args, dir: &std::path::Path) -> Result<Duration, String> {
                 scoped
             };
             let _permit = sources.acquire().await.map_err(|e| e.to_string())?;
-            airbyte.list_sources(&token.token).await.map_err(|e| e.to_string())?;
+            airbyte.list_sources(&token.token, &token.workspace_id).await.map_err(|e| e.to_string())?;
             let created = airbyte
                 .create_source(
                     &token.token,

@@ -14,6 +14,10 @@ pub const FINALIZER: &str = "embedded.airbyte.ai/cleanup";
 pub const RECONCILE_REQUESTED_AT: &str = "embedded.airbyte.ai/reconcile-requested-at";
 /// Annotation naming an existing Airbyte object to adopt instead of creating one.
 pub const EXTERNAL_ID: &str = "embedded.airbyte.ai/external-id";
+/// Annotation the operator writes before it creates an external object: when it set out to create
+/// it (RFC 3339). After a crash, only an external object of the same name created around that
+/// moment is taken as the operator's own (Crossplane's create-pending record).
+pub const CREATE_PENDING: &str = "embedded.airbyte.ai/create-pending";
 /// `app.kubernetes.io/managed-by` value on objects the operator owns.
 pub const MANAGER: &str = "airbyte-embedded-operator";
 /// A UUID as Airbyte writes them.

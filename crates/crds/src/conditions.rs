@@ -25,7 +25,8 @@ pub enum Reason {
     Deleting,
     // Stalled: the spec or the user must change something
     ApiRejected,
-    AccessDenied,
+    ApiEndpointMissing,
+    Forbidden,
     Unauthorized,
     NotFound,
     SecretNotFound,
@@ -37,12 +38,15 @@ pub enum Reason {
     WorkspaceNameImmutable,
     DuplicateSourceName,
     SourceNameTaken,
+    TemplateNameTaken,
+    WorkspaceNameAmbiguous,
     AdoptionFailed,
     TemplateNotFound,
+    InvalidCronExpression,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 29] = [
         Reason::TokenIssued,
         Reason::Synced,
         Reason::Reconciling,
@@ -54,7 +58,8 @@ impl Reason {
         Reason::DeletionFailed,
         Reason::Deleting,
         Reason::ApiRejected,
-        Reason::AccessDenied,
+        Reason::ApiEndpointMissing,
+        Reason::Forbidden,
         Reason::Unauthorized,
         Reason::NotFound,
         Reason::SecretNotFound,
@@ -66,8 +71,11 @@ impl Reason {
         Reason::WorkspaceNameImmutable,
         Reason::DuplicateSourceName,
         Reason::SourceNameTaken,
+        Reason::TemplateNameTaken,
+        Reason::WorkspaceNameAmbiguous,
         Reason::AdoptionFailed,
         Reason::TemplateNotFound,
+        Reason::InvalidCronExpression,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,7 +91,8 @@ impl Reason {
             Reason::DeletionFailed => "DeletionFailed",
             Reason::Deleting => "Deleting",
             Reason::ApiRejected => "ApiRejected",
-            Reason::AccessDenied => "AccessDenied",
+            Reason::ApiEndpointMissing => "ApiEndpointMissing",
+            Reason::Forbidden => "Forbidden",
             Reason::Unauthorized => "Unauthorized",
             Reason::NotFound => "NotFound",
             Reason::SecretNotFound => "SecretNotFound",
@@ -95,8 +104,11 @@ impl Reason {
             Reason::WorkspaceNameImmutable => "WorkspaceNameImmutable",
             Reason::DuplicateSourceName => "DuplicateSourceName",
             Reason::SourceNameTaken => "SourceNameTaken",
+            Reason::TemplateNameTaken => "TemplateNameTaken",
+            Reason::WorkspaceNameAmbiguous => "WorkspaceNameAmbiguous",
             Reason::AdoptionFailed => "AdoptionFailed",
             Reason::TemplateNotFound => "TemplateNotFound",
+            Reason::InvalidCronExpression => "InvalidCronExpression",
         }
     }
 }

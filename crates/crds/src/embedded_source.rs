@@ -111,7 +111,8 @@ pub struct EmbeddedSourceStatus {
     /// The template the source was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_template_id: Option<String>,
-    /// Hash of the applied configuration (with Secret values); a change re-applies it.
+    /// Hash over the applied configuration and the versions of the Secrets it reads (never over
+    /// Secret values); a change re-applies it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
     /// The last `embedded.airbyte.ai/reconcile-requested-at` value handled.

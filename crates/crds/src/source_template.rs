@@ -66,6 +66,11 @@ pub struct SourceTemplateSpec {
     /// Which streams the template offers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_selection: Option<StreamSelection>,
+    /// Whether a change of the defaults also reaches the sources already made from the template
+    /// (Airbyte's `propagate`). Default `false`: existing sources keep the defaults they were
+    /// made with, and only new sources get the new ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_changes: Option<bool>,
     /// `Delete` (default): deleting this object deletes the Airbyte template. `Orphan`: leaves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
@@ -98,7 +103,8 @@ pub struct SourceTemplateStatus {
     /// The Airbyte template id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_id: Option<String>,
-    /// Hash of the applied configuration (defaults with Secret values), to notice Secret changes.
+    /// Hash over the applied defaults and the versions of the Secrets they read (never over Secret
+    /// values), to notice a changed Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
     /// The last `embedded.airbyte.ai/reconcile-requested-at` value handled.

@@ -1,6 +1,8 @@
 //! Prometheus metrics. Labels are bounded: kind, reason, endpoint, status, and for token expiry the
 //! workspace's namespace and name (one series per EmbeddedWorkspace, removed with it). Error text
-//! never becomes a label.
+//! never becomes a label. The token expiry is a Unix timestamp (the Prometheus convention for
+//! moments), so `airbyte_embedded_operator_workspace_token_expiry_timestamp_seconds - time()` is
+//! the time left at any instant, between reconciles too.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
@@ -47,6 +49,14 @@ pub struct Metrics {
     pub api_call_duration: Family<KindLabels, Histogram>,
     pub token_expiry: Family<WorkspaceLabels, Gauge<i64, AtomicI64>>,
     pub leader: Gauge<i64, AtomicI64>,
+    /// Fallbacks to an older form of the Airbyte API taken by this process (feature, choice).
+    pub api_fallbacks: Family<FallbackLabels, Gauge<i64, AtomicI64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FallbackLabels {
+    pub feature: &'static str,
+    pub choice: &'static str,
 }
 
 impl Default for Metrics {
@@ -71,6 +81,12 @@ impl Metrics {
             Family::<KindLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
         let token_expiry = Family::<WorkspaceLabels, Gauge<i64, AtomicI64>>::default();
         let leader = Gauge::<i64, AtomicI64>::default();
+        let api_fallbacks = Family::<FallbackLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "airbyte_api_fallback",
+            "1 for each older form of the Airbyte API this process fell back to (token paths, tenant field, source update method)",
+            api_fallbacks.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles by kind and resulting condition reason",
@@ -97,8 +113,8 @@ impl Metrics {
             api_call_duration.clone(),
         );
         registry.register(
-            "workspace_token_expiry_seconds",
-            "Seconds until the token in each workspace Secret expires",
+            "workspace_token_expiry_timestamp_seconds",
+            "When the token in each workspace Secret expires (Unix time, seconds)",
             token_expiry.clone(),
         );
         registry.register(
@@ -115,6 +131,7 @@ impl Metrics {
             api_call_duration,
             token_expiry,
             leader,
+            api_fallbacks,
         }
     }
 
@@ -125,13 +142,14 @@ impl Metrics {
         out
     }
 
-    pub fn set_token_expiry(&self, namespace: &str, name: &str, seconds: i64) {
+    /// Records when a workspace's token expires, as Unix seconds.
+    pub fn set_token_expiry(&self, namespace: &str, name: &str, unix_seconds: i64) {
         self.token_expiry
             .get_or_create(&WorkspaceLabels {
                 namespace: namespace.into(),
                 name: name.into(),
             })
-            .set(seconds);
+            .set(unix_seconds);
     }
 
     pub fn forget_workspace(&self, namespace: &str, name: &str) {
@@ -161,6 +179,13 @@ impl CallObserver for ApiCallMetrics {
             })
             .observe(elapsed.as_secs_f64());
     }
+
+    fn fallback(&self, feature: &'static str, choice: &'static str) {
+        self.0
+            .api_fallbacks
+            .get_or_create(&FallbackLabels { feature, choice })
+            .set(1);
+    }
 }
 
 #[cfg(test)]
@@ -182,11 +207,13 @@ mod tests {
                 reason: "Synced",
             })
             .inc();
-        metrics.set_token_expiry("tenant-a", "main", 700);
+        metrics.set_token_expiry("tenant-a", "main", 2_000_000_000);
+        ApiCallMetrics(metrics.clone()).fallback("token_paths", "/api/v1/embedded/*");
         let text = metrics.encode();
         assert!(text.contains(r#"airbyte_embedded_operator_airbyte_api_calls_total{endpoint="sources_create",status="201"} 1"#), "{text}");
         assert!(text.contains(r#"airbyte_embedded_operator_reconciles_total{kind="EmbeddedSource",reason="Synced"} 1"#), "{text}");
-        assert!(text.contains(r#"airbyte_embedded_operator_workspace_token_expiry_seconds{namespace="tenant-a",name="main"} 700"#), "{text}");
+        assert!(text.contains(r#"airbyte_embedded_operator_workspace_token_expiry_timestamp_seconds{namespace="tenant-a",name="main"} 2000000000"#), "{text}");
+        assert!(text.contains(r#"airbyte_embedded_operator_airbyte_api_fallback{feature="token_paths",choice="/api/v1/embedded/*"} 1"#), "{text}");
         metrics.forget_workspace("tenant-a", "main");
         assert!(!metrics.encode().contains(r#"name="main""#));
     }

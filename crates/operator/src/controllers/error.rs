@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use airbyte_client::ApiError;
+use airbyte_client::{ApiError, Endpoint};
 use embedded_crds::conditions::{Outcome, Reason};
 
 /// Failures while acting. Expected situations (a missing reference, a conflict) are not errors:
@@ -82,6 +82,24 @@ impl Error {
     }
 }
 
+/// Operations on a collection path: a 404 there means the API moved, not that an object is gone.
+fn is_collection(endpoint: Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::SourcesCreate
+            | Endpoint::SourcesList
+            | Endpoint::SourceTemplatesList
+            | Endpoint::SourceTemplateCreate
+            | Endpoint::ConnectionTemplatesList
+            | Endpoint::ConnectionTemplateCreate
+            | Endpoint::WorkspacesList
+            | Endpoint::ScopedTokenCreate
+            | Endpoint::WidgetTokenCreate
+            | Endpoint::ApplicationToken
+            | Endpoint::CronDescribe
+    )
+}
+
 fn airbyte_outcome(error: &ApiError, what: &str) -> Outcome {
     let message = format!("{what}: {error}");
     match error {
@@ -89,12 +107,20 @@ fn airbyte_outcome(error: &ApiError, what: &str) -> Outcome {
             Outcome::stalled(Reason::ApiRejected, format!("{message}; fix the spec"))
         }
         ApiError::Forbidden { .. } => Outcome::stalled(
-            Reason::AccessDenied,
-            format!("{message}; the object belongs to another workspace or organization"),
+            Reason::Forbidden,
+            format!(
+                "{message}; Airbyte refused access even with fresh credentials: check the operator's Airbyte credentials and organization, or whether the object belongs to another workspace or organization"
+            ),
         ),
         ApiError::Unauthorized { .. } => Outcome::stalled(
             Reason::Unauthorized,
             format!("{message}; check the operator's Airbyte credentials"),
+        ),
+        ApiError::NotFound { endpoint, .. } if is_collection(*endpoint) => Outcome::stalled(
+            Reason::ApiEndpointMissing,
+            format!(
+                "{message}; the Airbyte API at --api-url does not serve this operation: check the URL, or whether the API moved"
+            ),
         ),
         ApiError::NotFound { .. } => Outcome::stalled(Reason::NotFound, message),
         ApiError::Config(_) => Outcome::stalled(Reason::InvalidConfig, message),
@@ -117,19 +143,18 @@ pub fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use airbyte_client::Endpoint;
 
     #[test]
     fn airbyte_errors_map_to_reasons() {
         let cases: Vec<(ApiError, Reason, bool)> = vec![
             (
-                ApiError::from_response(Endpoint::SourcesCreate, 422, br#"{"detail":[{"loc":["body","source_config","host"],"msg":"field required"}]}"#, None),
+                ApiError::from_response(Endpoint::SourcesCreate, 422, br#"{"message":"invalid","errors":[{"field":"body.source_config.host","message":"Field required"}]}"#, None),
                 Reason::ApiRejected,
                 false,
             ),
             (
                 ApiError::from_response(Endpoint::SourceGet, 403, b"{}", None),
-                Reason::AccessDenied,
+                Reason::Forbidden,
                 false,
             ),
             (
@@ -141,6 +166,16 @@ mod tests {
                 ApiError::from_response(Endpoint::SourceGet, 429, b"{}", Some(Duration::from_secs(7))),
                 Reason::RateLimited,
                 true,
+            ),
+            (
+                ApiError::from_response(Endpoint::SourcesList, 404, b"{}", None),
+                Reason::ApiEndpointMissing,
+                false,
+            ),
+            (
+                ApiError::from_response(Endpoint::SourceGet, 404, b"{}", None),
+                Reason::NotFound,
+                false,
             ),
             (
                 ApiError::from_response(Endpoint::SourceGet, 503, b"{}", None),
@@ -160,7 +195,7 @@ mod tests {
         let error = Error::from(ApiError::from_response(
             Endpoint::SourcesCreate,
             422,
-            br#"{"detail":[{"loc":["body","source_config","username"],"msg":"field required"}]}"#,
+            br#"{"message":"invalid","errors":[{"field":"body.source_config.username","message":"Field required","error_code":"missing"}]}"#,
             None,
         ));
         let outcome = error.outcome("creating source stripe");
@@ -168,7 +203,7 @@ mod tests {
         assert!(
             outcome
                 .message()
-                .contains("body.source_config.username: field required"),
+                .contains("body.source_config.username: Field required"),
             "{}",
             outcome.message()
         );

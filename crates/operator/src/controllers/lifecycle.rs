@@ -13,14 +13,11 @@ use serde::de::DeserializeOwned;
 
 use super::context::Context;
 use super::error::{Error, backoff};
-use super::status::{apply_status, event};
+use super::events::{EventAction, EventReason, Note};
+use super::status::apply_status;
 use crate::metrics::{KindLabels, OutcomeLabels};
 use airbyte_client::AirbyteApi;
 use embedded_crds::conditions::{self, Outcome, Reason};
-use embedded_crds::{
-    EmbeddedSource, EmbeddedSourceStatus, EmbeddedWorkspace, EmbeddedWorkspaceStatus,
-    SourceTemplate, SourceTemplateStatus,
-};
 
 /// A kind this operator reconciles.
 pub trait Managed:
@@ -35,6 +32,8 @@ pub trait Managed:
 {
     type Status: Serialize + Default + Clone + Send + Sync;
     const KIND: &'static str;
+    /// Namespaced (`true`) or cluster-scoped.
+    const NAMESPACED: bool;
     fn status(&self) -> Option<&Self::Status>;
     fn conditions(status: &Self::Status) -> &[Condition];
     fn set_conditions(
@@ -43,6 +42,8 @@ pub trait Managed:
         generation: Option<i64>,
     );
     fn api(client: Client, object: &Self) -> Api<Self>;
+    /// The objects to watch: one namespace's (namespaced kinds, when given) or all.
+    fn watch_api(client: Client, namespace: Option<&str>) -> Api<Self>;
     /// `kind namespace/name` (or `kind name`) for messages.
     fn describe(&self) -> String {
         match self.namespace() {
@@ -52,53 +53,52 @@ pub trait Managed:
     }
 }
 
+/// Implements [`Managed`] for a kind whose status has `conditions` and `observed_generation`.
 macro_rules! managed {
     ($kind:ty, $status:ty, $name:literal, namespaced) => {
-        managed!(@impl $kind, $status, $name, |client, object: &$kind| Api::namespaced(client, &object.namespace().unwrap_or_default()));
+        $crate::controllers::lifecycle::managed!(@impl $kind, $status, $name, true,
+            |client, object: &$kind| kube::Api::namespaced(client, &kube::ResourceExt::namespace(object).unwrap_or_default()),
+            |client, namespace: Option<&str>| match namespace {
+                Some(namespace) => kube::Api::namespaced(client, namespace),
+                None => kube::Api::all(client),
+            });
     };
     ($kind:ty, $status:ty, $name:literal, cluster) => {
-        managed!(@impl $kind, $status, $name, |client, _object: &$kind| Api::all(client));
+        $crate::controllers::lifecycle::managed!(@impl $kind, $status, $name, false,
+            |client, _object: &$kind| kube::Api::all(client),
+            |client, _namespace: Option<&str>| kube::Api::all(client));
     };
-    (@impl $kind:ty, $status:ty, $name:literal, $api:expr) => {
-        impl Managed for $kind {
+    (@impl $kind:ty, $status:ty, $name:literal, $namespaced:literal, $api:expr, $watch:expr) => {
+        impl $crate::controllers::lifecycle::Managed for $kind {
             type Status = $status;
             const KIND: &'static str = $name;
+            const NAMESPACED: bool = $namespaced;
             fn status(&self) -> Option<&$status> {
                 self.status.as_ref()
             }
-            fn conditions(status: &$status) -> &[Condition] {
+            fn conditions(status: &$status) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
                 &status.conditions
             }
-            fn set_conditions(status: &mut $status, conditions: Vec<Condition>, generation: Option<i64>) {
+            fn set_conditions(
+                status: &mut $status,
+                conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+                generation: Option<i64>,
+            ) {
                 status.conditions = conditions;
                 status.observed_generation = generation;
             }
-            fn api(client: Client, object: &Self) -> Api<Self> {
-                let make: fn(Client, &$kind) -> Api<$kind> = $api;
+            fn api(client: kube::Client, object: &Self) -> kube::Api<Self> {
+                let make: fn(kube::Client, &$kind) -> kube::Api<$kind> = $api;
                 make(client, object)
+            }
+            fn watch_api(client: kube::Client, namespace: Option<&str>) -> kube::Api<Self> {
+                let make: fn(kube::Client, Option<&str>) -> kube::Api<$kind> = $watch;
+                make(client, namespace)
             }
         }
     };
 }
-
-managed!(
-    EmbeddedWorkspace,
-    EmbeddedWorkspaceStatus,
-    "EmbeddedWorkspace",
-    namespaced
-);
-managed!(
-    SourceTemplate,
-    SourceTemplateStatus,
-    "SourceTemplate",
-    cluster
-);
-managed!(
-    EmbeddedSource,
-    EmbeddedSourceStatus,
-    "EmbeddedSource",
-    namespaced
-);
+pub(crate) use managed;
 
 /// Writes status for `outcome` if it changed. `fields` replaces the status fields when the
 /// reconcile got that far; otherwise the previous ones are kept. Publishes an Event when the Ready
@@ -111,13 +111,14 @@ pub async fn record<K: Managed, A: AirbyteApi>(
 ) -> Result<(), Error> {
     let previous = object.status().cloned().unwrap_or_default();
     let mut status = fields.unwrap_or_else(|| previous.clone());
-    let now = Time(jiff::Timestamp::now());
+    let now = Time(jiff::Timestamp::try_from(ctx.clock.now()).unwrap_or_else(|_| jiff::Timestamp::now()));
     let generation = object.meta().generation;
     let conditions = conditions::conditions(outcome, generation, K::conditions(&previous), &now);
     K::set_conditions(&mut status, conditions, generation);
     let api = K::api(ctx.client.clone(), object);
     let written = apply_status(&api, object, object.status(), &status).await?;
-    ctx.note_write(&object.uid().unwrap_or_default(), written.as_deref());
+    ctx.memory
+        .note_write(&object.uid().unwrap_or_default(), written.as_deref());
     ctx.metrics
         .reconciles
         .get_or_create(&OutcomeLabels {
@@ -138,13 +139,14 @@ pub async fn record<K: Managed, A: AirbyteApi>(
         Reason::WorkspaceNotReady | Reason::TemplateNotReady
     );
     if written.is_some() && was != is && !first_ready && !waiting {
-        event(
-            &ctx.recorder,
+        ctx.publish(
             object,
-            !outcome.is_ready(),
-            outcome.reason().as_str(),
-            "Reconcile",
-            outcome.message().to_string(),
+            Note {
+                warning: !outcome.is_ready(),
+                reason: EventReason::Condition(outcome.reason()),
+                action: EventAction::Reconcile,
+                message: outcome.message().to_string(),
+            },
         );
     }
     Ok(())
@@ -164,11 +166,14 @@ where
     Fut: std::future::Future<Output = Result<Action, Error>>,
 {
     let uid = object.uid().unwrap_or_default();
-    if ctx.is_stale(&uid, object.resource_version().as_deref()) {
+    if ctx
+        .memory
+        .is_stale(&uid, object.resource_version().as_deref())
+    {
         tracing::debug!(kind = K::KIND, name = %object.name_any(), "the cache has not seen our last write yet; deciding once it has");
         return Ok(Action::requeue(Duration::from_millis(250)));
     }
-    if let Some(wait) = ctx.held_off(&uid) {
+    if let Some(wait) = ctx.memory.held_off(&uid, ctx.clock.instant()) {
         // Airbyte asked for a pause (Retry-After): whatever woke us, wait it out first.
         return Ok(Action::requeue(wait));
     }
@@ -180,13 +185,13 @@ where
         .observe(started.elapsed().as_secs_f64());
     match result {
         Ok(action) => {
-            ctx.succeeded(&uid);
+            ctx.memory.succeeded(&uid);
             Ok(action)
         }
         Err(error) => {
             let outcome = if object.meta().deletion_timestamp.is_some() {
                 Outcome::in_progress(
-                    embedded_crds::conditions::Reason::DeletionFailed,
+                    Reason::DeletionFailed,
                     format!(
                         "deleting {}: {error}; the finalizer stays until the external delete succeeds",
                         object.describe()
@@ -214,9 +219,9 @@ where
                 tracing::debug!(error = %status_error, "could not write the failure to status");
             }
             if let Some(wait) = error.retry_after() {
-                ctx.hold_off(&uid, wait);
+                ctx.memory.hold_off(&uid, ctx.clock.instant() + wait);
             }
-            let attempt = ctx.failed(&uid);
+            let attempt = ctx.memory.failed(&uid);
             let delay = if error.is_transient() || object.meta().deletion_timestamp.is_some() {
                 backoff(attempt, error.retry_after())
             } else {

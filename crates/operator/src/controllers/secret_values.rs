@@ -1,6 +1,11 @@
 //! Configurations with values from Secrets: `sourceConfig` (or a template's defaults) plus each
 //! `{path, secretKeyRef}` placed at its dotted path. The merge is a pure function; reading the
 //! Secrets is the thin I/O around it.
+//!
+//! A configuration holding Secret values is a [`ResolvedConfig`], which never prints its values.
+//! What status records about it is a [`config_hash`] over the spec and the Secrets' uid and
+//! resourceVersion: nothing derived from a Secret's value reaches status, events or logs (a hash
+//! of a password is a password to anyone with a dictionary).
 
 use std::collections::BTreeMap;
 
@@ -10,8 +15,52 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
 use serde_json::{Map, Value};
 
+use sha2::{Digest, Sha256};
+
 use super::error::Error;
 use embedded_crds::SecretValueRef;
+
+/// A configuration with Secret values merged in. `Debug` shows the keys only.
+#[derive(Clone, Default, PartialEq)]
+pub struct ResolvedConfig(pub Map<String, Value>);
+
+impl std::fmt::Debug for ResolvedConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// Which version of each referenced Secret a configuration was built from: `uid@resourceVersion`
+/// per reference, in reference order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SecretVersions(pub Vec<String>);
+
+/// The Secret values of a configuration, read at known versions.
+pub struct Resolved {
+    pub values: BTreeMap<String, String>,
+    pub versions: SecretVersions,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("paths", &self.values.keys().collect::<Vec<_>>())
+            .field("versions", &self.versions)
+            .finish()
+    }
+}
+
+/// `sha256:` + 32 hex characters over the declared (non-secret) configuration and the versions of
+/// the referenced Secrets. A changed Secret changes it; the Secret's value cannot be recovered or
+/// tested against it.
+pub fn config_hash(declared: &impl serde::Serialize, versions: &SecretVersions) -> String {
+    let canonical = serde_json::to_vec(&serde_json::json!({
+        "declared": serde_json::to_value(declared).unwrap_or_default(),
+        "secrets": versions.0,
+    }))
+    .unwrap_or_default();
+    format!("sha256:{}", hex::encode(&Sha256::digest(&canonical)[..16]))
+}
 
 /// Places `value` at the dotted `path` of `config`, creating objects on the way. Refuses a path
 /// that runs through a value that is not an object.
@@ -78,38 +127,57 @@ pub fn cached_versions(
     cached: &Store<PartialObjectMeta<Secret>>,
     namespace: &str,
     refs: &[SecretValueRef],
-) -> Option<Vec<String>> {
+) -> Option<SecretVersions> {
     refs.iter()
         .map(|reference| {
             let name = reference.secret_key_ref.name.as_str();
-            cached
-                .get(&ObjectRef::new(name).within(namespace))?
-                .metadata
-                .resource_version
-                .clone()
+            let meta = cached.get(&ObjectRef::new(name).within(namespace))?;
+            Some(format!(
+                "{}@{}",
+                meta.metadata.uid.as_deref().unwrap_or_default(),
+                meta.metadata.resource_version.as_deref()?
+            ))
         })
-        .collect()
+        .collect::<Option<Vec<String>>>()
+        .map(SecretVersions)
 }
 
-/// Reads the referenced Secret keys (Secrets in `namespace`), keyed by the reference's path.
+/// Reads the Secrets and merges their values into `base` at their paths.
+pub async fn resolve(
+    client: &Client,
+    cached: Option<&Store<PartialObjectMeta<Secret>>>,
+    namespace: &str,
+    base: &Map<String, Value>,
+    refs: &[SecretValueRef],
+    field: &str,
+) -> Result<(ResolvedConfig, SecretVersions), Error> {
+    let resolved = read(client, cached, namespace, refs).await?;
+    let config = merge(base, &resolved.values, refs)
+        .map_err(|problem| Error::InvalidConfig(format!("{field}: {problem}")))?;
+    Ok((ResolvedConfig(config), resolved.versions))
+}
+
+/// Reads the referenced Secret keys (Secrets in `namespace`), keyed by the reference's path, with
+/// the version of each Secret read.
 ///
 /// A Secret the metadata cache has seen is read "not older than" the cached version, which the
 /// apiserver serves from its watch cache instead of a quorum read from etcd; any later change
 /// reaches the cache and wakes the object again. A Secret not cached yet is read from etcd.
 pub async fn read(
     client: &Client,
-    cached: &Store<PartialObjectMeta<Secret>>,
+    cached: Option<&Store<PartialObjectMeta<Secret>>>,
     namespace: &str,
     refs: &[SecretValueRef],
-) -> Result<BTreeMap<String, String>, Error> {
+) -> Result<Resolved, Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut secrets: BTreeMap<&str, Secret> = BTreeMap::new();
     let mut values = BTreeMap::new();
+    let mut versions = Vec::new();
     for reference in refs {
         let name = reference.secret_key_ref.name.as_str();
         if !secrets.contains_key(name) {
             let seen = cached
-                .get(&ObjectRef::new(name).within(namespace))
+                .and_then(|c| c.get(&ObjectRef::new(name).within(namespace)))
                 .and_then(|meta| meta.metadata.resource_version.clone());
             let read = match seen {
                 Some(version) => match api.get_with(name, &GetParams::at(&version)).await {
@@ -127,6 +195,11 @@ pub async fn read(
         }
         let key = reference.secret_key_ref.key.as_str();
         let secret = &secrets[name];
+        versions.push(format!(
+            "{}@{}",
+            secret.metadata.uid.as_deref().unwrap_or_default(),
+            secret.metadata.resource_version.as_deref().unwrap_or_default()
+        ));
         let bytes = secret
             .data
             .as_ref()
@@ -151,7 +224,10 @@ pub async fn read(
         })?;
         values.insert(reference.path.clone(), text);
     }
-    Ok(values)
+    Ok(Resolved {
+        values,
+        versions: SecretVersions(versions),
+    })
 }
 
 #[cfg(test)]
@@ -232,6 +308,18 @@ mod tests {
             merge(&Map::new(), &values, &refs).is_ok(),
             "a shared prefix that is not a segment is fine"
         );
+    }
+
+    #[test]
+    fn the_hash_moves_with_secret_versions_and_never_depends_on_values() {
+        let declared = json!({"account_id": "acct"});
+        let v1 = SecretVersions(vec!["uid-1@10".into()]);
+        let v2 = SecretVersions(vec!["uid-1@11".into()]);
+        assert_ne!(config_hash(&declared, &v1), config_hash(&declared, &v2));
+        assert_eq!(config_hash(&declared, &v1), config_hash(&declared, &v1));
+        // The value is not an input at all: two passwords at the same version hash the same.
+        let resolved = ResolvedConfig(json!({"password": "hunter2"}).as_object().unwrap().clone());
+        assert!(!format!("{resolved:?}").contains("hunter2"));
     }
 
     #[test]

@@ -1,15 +1,14 @@
 //! Writing to Kubernetes on the operator's behalf, always under one field manager: status by
-//! server-side apply (only when it differs), the finalizer by server-side apply of that one list
-//! item, and Events.
+//! server-side apply (only when it differs), and the metadata the operator owns (its finalizer and
+//! its create-intent annotation) by one server-side apply of just those fields.
 
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use embedded_crds::{FINALIZER, MANAGER};
+use embedded_crds::{CREATE_PENDING, FINALIZER, MANAGER};
 
 /// The field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = MANAGER;
@@ -48,26 +47,57 @@ where
     Ok(Some(written.resource_version().unwrap_or_default()))
 }
 
-/// Adds (`present`) or removes this operator's finalizer, writing only when that changes
-/// something; returns the new resourceVersion when it wrote. Other finalizers are untouched:
-/// server-side apply owns just our item.
-pub async fn set_finalizer<K>(
+/// The metadata the operator owns on an object it reconciles.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedMetadata {
+    /// The finalizer that guards external deletion.
+    pub finalizer: bool,
+    /// The create intent (`embedded.airbyte.ai/create-pending`: when the operator set out to
+    /// create the external object), kept until the object is deleted.
+    pub create_pending: Option<String>,
+}
+
+impl OwnedMetadata {
+    /// What the object carries now.
+    pub fn of<K: Resource>(object: &K) -> OwnedMetadata {
+        OwnedMetadata {
+            finalizer: object.finalizers().iter().any(|f| f == FINALIZER),
+            create_pending: object.annotations().get(CREATE_PENDING).cloned(),
+        }
+    }
+}
+
+/// Applies the owned metadata, writing only when it changes something; returns the new
+/// resourceVersion when it wrote. Finalizers and annotations of others are untouched: server-side
+/// apply owns just our items.
+pub async fn apply_metadata<K>(
     api: &Api<K>,
     object: &K,
-    present: bool,
+    desired: &OwnedMetadata,
 ) -> Result<Option<String>, kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    let has = object.finalizers().iter().any(|f| f == FINALIZER);
-    if has == present {
+    if OwnedMetadata::of(object) == *desired {
         return Ok(None);
     }
-    let finalizers: Vec<&str> = if present { vec![FINALIZER] } else { Vec::new() };
+    let finalizers: Vec<&str> = if desired.finalizer {
+        vec![FINALIZER]
+    } else {
+        Vec::new()
+    };
+    let mut annotations = serde_json::Map::new();
+    if let Some(when) = &desired.create_pending {
+        annotations.insert(CREATE_PENDING.into(), when.clone().into());
+    }
     let patch = json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
-        "metadata": {"name": object.name_any(), "finalizers": finalizers},
+        "metadata": {
+            "name": object.name_any(),
+            "finalizers": finalizers,
+            "annotations": annotations,
+        },
     });
     match api
         .patch(&object.name_any(), &apply_params(), &Patch::Apply(&patch))
@@ -75,39 +105,7 @@ where
     {
         Ok(written) => Ok(Some(written.resource_version().unwrap_or_default())),
         // Already gone: nothing left to release.
-        Err(kube::Error::Api(status)) if status.code == 404 && !present => Ok(None),
+        Err(kube::Error::Api(status)) if status.code == 404 && !desired.finalizer => Ok(None),
         Err(error) => Err(error),
     }
-}
-
-/// Publishes an Event on `object` in the background: Events are best-effort, so a reconcile
-/// neither waits for the round trip (it would hold a concurrency slot) nor fails with it; a
-/// failure to publish is logged.
-pub fn event<K>(
-    recorder: &kube::runtime::events::Recorder,
-    object: &K,
-    warning: bool,
-    reason: &str,
-    action: &str,
-    note: String,
-) where
-    K: Resource<DynamicType = ()>,
-{
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.to_string(),
-        note: Some(note),
-        action: action.to_string(),
-        secondary: None,
-    };
-    let (recorder, reference) = (recorder.clone(), object.object_ref(&()));
-    tokio::spawn(async move {
-        if let Err(error) = recorder.publish(&event, &reference).await {
-            tracing::debug!(%error, reason = %event.reason, "could not publish event");
-        }
-    });
 }

@@ -1,76 +1,168 @@
-//! What an EmbeddedSource should look like in Airbyte, and what to change to get there.
+//! What to do about an EmbeddedSource: a pure function of what was observed, with the reason
+//! that will show in its condition.
 
-use serde_json::{Map, Value};
+use serde_json::json;
 
-use airbyte_client::models::{
-    CreateSource, MASKED_SECRET, PatchSource, Source, TagMode as ApiTagMode,
-};
+use super::observe::{External, Observation};
+use crate::controllers::compare;
+use crate::controllers::convert::tag_mode;
+use crate::controllers::secret_values::ResolvedConfig;
+use airbyte_client::models::{CreateSource, Source, TagMode, UpdateSource};
+use embedded_crds::conditions::Reason;
+use embedded_crds::{EXTERNAL_ID, EmbeddedSource};
 
 /// The declared source, Secret values merged.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Desired {
     pub name: String,
     pub workspace_id: String,
     pub template_id: String,
-    pub config: Map<String, Value>,
+    pub config: ResolvedConfig,
     pub tags: Option<Vec<String>>,
-    pub mode: Option<ApiTagMode>,
+    pub mode: Option<TagMode>,
 }
 
 impl Desired {
+    pub fn new(
+        source: &EmbeddedSource,
+        workspace_id: &str,
+        template_id: &str,
+        config: ResolvedConfig,
+    ) -> Desired {
+        let filter = source.spec.connection_template_tags.as_ref();
+        Desired {
+            name: super::source_name(source),
+            workspace_id: workspace_id.to_string(),
+            template_id: template_id.to_string(),
+            config,
+            tags: filter.map(|f| f.tags.clone()),
+            mode: filter.map(|f| tag_mode(f.mode())),
+        }
+    }
+
+    /// Everything declared except the configuration (which may hold Secret values).
+    pub fn declared(&self) -> serde_json::Value {
+        json!({
+            "name": self.name,
+            "workspace_id": self.workspace_id,
+            "template_id": self.template_id,
+            "tags": self.tags,
+            "mode": self.mode,
+        })
+    }
+
     pub fn create_request(&self) -> CreateSource {
         CreateSource {
             name: self.name.clone(),
             workspace_id: self.workspace_id.clone(),
             source_template_id: self.template_id.clone(),
-            source_config: self.config.clone(),
+            source_config: self.config.0.clone(),
             selected_connection_template_tags: self.tags.clone(),
             selected_connection_template_tags_mode: self.mode,
         }
     }
 }
 
-/// Whether every value declared in `desired` is in `observed` (nested objects compared the same
-/// way). A masked value counts as equal: Airbyte never shows secrets back, and a changed Secret is
-/// noticed through the config hash instead. Keys only Airbyte has (template defaults) are ignored.
-pub fn contains(observed: &Map<String, Value>, desired: &Map<String, Value>) -> bool {
-    desired
-        .iter()
-        .all(|(key, want)| match (observed.get(key), want) {
-            (Some(Value::Object(have)), Value::Object(want)) => contains(have, want),
-            (Some(Value::String(masked)), _) if masked == MASKED_SECRET => true,
-            (Some(have), want) => have == want,
-            (None, _) => false,
-        })
+/// The `PUT` that brings `observed` to `desired`, if anything differs. `config_changed` (the
+/// spec or a referenced Secret changed) forces the configuration to be sent even when the masked
+/// answer hides it. The connection template selection cannot change after creation (the API
+/// does not take it, and admission refuses the edit).
+pub fn changes(desired: &Desired, observed: &Source, config_changed: bool) -> Option<UpdateSource> {
+    let name = (observed.name != desired.name).then(|| desired.name.clone());
+    let config = (config_changed || !compare::contains(&observed.source_config, &desired.config.0))
+        .then(|| desired.config.0.clone());
+    (name.is_some() || config.is_some()).then_some(UpdateSource {
+        name,
+        source_config: config,
+    })
 }
 
-/// The PATCH that brings `observed` to `desired`, if anything differs. `config_changed` (the
-/// config hash moved) forces the configuration to be sent even when the masked answer hides it.
-pub fn changes(desired: &Desired, observed: &Source, config_changed: bool) -> Option<PatchSource> {
-    let mut patch = PatchSource::default();
-    if observed.name != desired.name {
-        patch.name = Some(desired.name.clone());
+/// How the source came to be this object's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Known,
+    Annotation,
+    Recovered,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Plan {
+    /// Something it needs may still appear (in progress, no call).
+    Wait { reason: Reason, message: String },
+    /// The user must change something.
+    Stall { reason: Reason, message: String },
+    /// Synced from these very inputs: nothing to read or write.
+    Steady { id: String },
+    /// In sync as far as is known: record it.
+    Nothing { id: String },
+    Create { replaces: Option<String> },
+    Update { id: String, origin: Origin, update: Option<UpdateSource> },
+}
+
+pub fn plan(source: &EmbeddedSource, observation: &Observation) -> Plan {
+    let seen = match observation {
+        Observation::Waiting { reason, message } => {
+            return Plan::Wait { reason: *reason, message: message.clone() };
+        }
+        Observation::Invalid { reason, message } => {
+            return Plan::Stall { reason: *reason, message: message.clone() };
+        }
+        Observation::Steady { id, .. } => return Plan::Steady { id: id.clone() },
+        Observation::Seen(seen) => seen,
+    };
+    let desired = &seen.desired;
+    let workspace = &source.spec.workspace_ref.name;
+    let adopt = source.metadata.annotations.as_ref().and_then(|a| a.get(EXTERNAL_ID));
+    match &seen.external {
+        External::Unread { id } => Plan::Nothing { id: id.clone() },
+        External::Found(found) => Plan::Update {
+            id: found.id.clone(),
+            origin: Origin::Known,
+            update: changes(desired, found, seen.changed),
+        },
+        External::Gone { id } if adopt == Some(id) => Plan::Stall {
+            reason: Reason::AdoptionFailed,
+            message: format!("adopted source {id} no longer exists in workspace {workspace}; remove the {EXTERNAL_ID} annotation to create a new one"),
+        },
+        External::Gone { id } => Plan::Create { replaces: Some(id.clone()) },
+        External::Adoptable(found) => Plan::Update {
+            id: found.id.clone(),
+            origin: Origin::Annotation,
+            update: changes(desired, found, true),
+        },
+        External::AdoptionMissing { id, foreign: false } => Plan::Stall {
+            reason: Reason::AdoptionFailed,
+            message: format!("{EXTERNAL_ID} {id}: no such source; fix or remove the annotation"),
+        },
+        External::AdoptionMissing { id, foreign: true } => Plan::Stall {
+            reason: Reason::AdoptionFailed,
+            message: format!("{EXTERNAL_ID} {id}: the source belongs to another workspace; only a source of workspace {workspace} can be adopted"),
+        },
+        External::Recovered(found) => Plan::Update {
+            id: found.id.clone(),
+            origin: Origin::Recovered,
+            update: changes(desired, found, true),
+        },
+        External::Taken { id } => Plan::Stall {
+            reason: Reason::SourceNameTaken,
+            message: format!(
+                "workspace {workspace} already has a source named {:?} ({id}) that this object did not create; set a distinct spec.name, or adopt it with the {EXTERNAL_ID} annotation",
+                desired.name
+            ),
+        },
+        External::Absent => Plan::Create { replaces: None },
     }
-    if config_changed || !contains(&observed.source_config, &desired.config) {
-        patch.source_config = Some(desired.config.clone());
-    }
-    let wanted_tags = desired.tags.clone().unwrap_or_default();
-    if observed.selected_connection_template_tags != wanted_tags
-        || (desired.mode.is_some()
-            && observed.selected_connection_template_tags_mode != desired.mode)
-    {
-        patch.selected_connection_template_tags = Some(wanted_tags);
-        patch.selected_connection_template_tags_mode = desired.mode;
-    }
-    (patch != PatchSource::default()).then_some(patch)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::observe::Seen;
     use super::*;
-    use serde_json::json;
+    use airbyte_client::models::{MASKED_SECRET, TemplateSummary};
+    use embedded_crds::{EmbeddedSourceSpec, LocalRef};
+    use serde_json::Value;
 
-    fn map(value: Value) -> Map<String, Value> {
+    fn map(value: Value) -> serde_json::Map<String, Value> {
         value.as_object().unwrap().clone()
     }
 
@@ -79,9 +171,9 @@ mod tests {
             name: "stripe".into(),
             workspace_id: "w".into(),
             template_id: "t".into(),
-            config: map(json!({"account_id": "acct", "client_secret": "sk", "nested": {"a": 1}})),
+            config: ResolvedConfig(map(json!({"account_id": "acct", "client_secret": "sk", "nested": {"a": 1}}))),
             tags: Some(vec!["s3".into()]),
-            mode: Some(ApiTagMode::All),
+            mode: Some(TagMode::All),
         }
     }
 
@@ -89,54 +181,71 @@ mod tests {
         Source {
             id: "s".into(),
             name: "stripe".into(),
-            workspace_id: "w".into(),
-            source_template_id: Some("t".into()),
-            source_config: map(
-                json!({"account_id": "acct", "client_secret": MASKED_SECRET, "nested": {"a": 1}, "lookback_window_days": 0}),
-            ),
-            selected_connection_template_tags: vec!["s3".into()],
-            selected_connection_template_tags_mode: Some(ApiTagMode::All),
-            created_at: None,
-            updated_at: None,
+            source_template: Some(TemplateSummary { id: "t".into(), name: "Stripe".into() }),
+            source_config: map(json!({"account_id": "acct", "client_secret": MASKED_SECRET, "nested": {"a": 1}, "lookback_window_days": 0})),
+            ..Default::default()
+        }
+    }
+
+    fn source(annotations: &[(&str, &str)]) -> EmbeddedSource {
+        let mut source = EmbeddedSource::new(
+            "stripe",
+            EmbeddedSourceSpec {
+                workspace_ref: LocalRef { name: "main".into(), namespace: None },
+                ..Default::default()
+            },
+        );
+        source.metadata.annotations = Some(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        source
+    }
+
+    fn seen(external: External, changed: bool) -> Observation {
+        Observation::Seen(Seen {
+            desired: desired(),
+            config_hash: "h".into(),
+            changed,
+            requested: None,
+            intent: None,
+            now: std::time::SystemTime::UNIX_EPOCH,
+            inputs: None,
+            external,
+            token: None,
+        })
+    }
+
+    #[test]
+    fn plans_by_what_was_observed() {
+        let table: Vec<(&str, &[(&str, &str)], Observation, fn(&Plan) -> bool)> = vec![
+            ("a missing workspace is waited for", &[], Observation::Waiting { reason: Reason::WorkspaceNotReady, message: "m".into() }, |p| matches!(p, Plan::Wait { reason: Reason::WorkspaceNotReady, .. })),
+            ("a source synced from the same inputs needs nothing", &[], Observation::Steady { id: "s".into(), inputs: 1 }, |p| matches!(p, Plan::Steady { .. })),
+            ("a known source in sync needs no update", &[], seen(External::Found(observed()), false), |p| matches!(p, Plan::Update { update: None, origin: Origin::Known, .. })),
+            ("a changed Secret sends the configuration although the answer is masked", &[], seen(External::Found(observed()), true), |p| matches!(p, Plan::Update { update: Some(u), .. } if u.source_config.is_some())),
+            ("a source deleted out of band is created again", &[], seen(External::Gone { id: "s".into() }, false), |p| matches!(p, Plan::Create { replaces: Some(_) })),
+            ("an adopted source that disappeared stalls", &[(EXTERNAL_ID, "s")], seen(External::Gone { id: "s".into() }, false), |p| matches!(p, Plan::Stall { reason: Reason::AdoptionFailed, .. })),
+            ("a source of another workspace is never adopted", &[(EXTERNAL_ID, "x")], seen(External::AdoptionMissing { id: "x".into(), foreign: true }, false), |p| matches!(p, Plan::Stall { reason: Reason::AdoptionFailed, message } if message.contains("another workspace"))),
+            ("a tenant's own source of the same name is never taken", &[], seen(External::Taken { id: "x".into() }, false), |p| matches!(p, Plan::Stall { reason: Reason::SourceNameTaken, .. })),
+            ("ours from an interrupted create is adopted", &[], seen(External::Recovered(observed()), false), |p| matches!(p, Plan::Update { origin: Origin::Recovered, .. })),
+            ("nothing of the name is created", &[], seen(External::Absent, false), |p| matches!(p, Plan::Create { replaces: None })),
+        ];
+        for (case, annotations, observation, check) in table {
+            let plan = plan(&source(annotations), &observation);
+            assert!(check(&plan), "{case}: {plan:?}");
         }
     }
 
     #[test]
-    fn masked_secrets_and_template_defaults_are_not_drift() {
-        assert_eq!(changes(&desired(), &observed(), false), None);
-    }
-
-    #[test]
-    fn a_changed_value_is_restored_with_the_full_config() {
-        let mut drifted = observed();
-        drifted
-            .source_config
-            .insert("account_id".into(), json!("other"));
-        let patch = changes(&desired(), &drifted, false).unwrap();
-        assert_eq!(patch.source_config.unwrap(), desired().config);
-        assert!(patch.name.is_none() && patch.selected_connection_template_tags.is_none());
-    }
-
-    #[test]
-    fn a_changed_secret_is_sent_even_though_the_answer_is_masked() {
-        let patch = changes(&desired(), &observed(), true).unwrap();
-        assert_eq!(patch.source_config.unwrap()["client_secret"], "sk");
-    }
-
-    #[test]
-    fn names_and_tags_are_compared() {
+    fn updates_carry_only_name_and_configuration() {
         let mut drifted = observed();
         drifted.name = "renamed".into();
-        drifted.selected_connection_template_tags = vec![];
-        let patch = changes(&desired(), &drifted, false).unwrap();
-        assert_eq!(patch.name.as_deref(), Some("stripe"));
-        assert_eq!(patch.selected_connection_template_tags.unwrap(), ["s3"]);
+        drifted.source_config.insert("account_id".into(), json!("other"));
+        let update = changes(&desired(), &drifted, false).unwrap();
+        assert_eq!(update.name.as_deref(), Some("stripe"));
+        assert_eq!(update.source_config.unwrap()["client_secret"], "sk");
+        assert_eq!(changes(&desired(), &observed(), false), None, "masked secrets and template defaults are not drift");
     }
 
     #[test]
-    fn a_removed_nested_value_is_drift() {
-        let mut drifted = observed();
-        drifted.source_config.insert("nested".into(), json!({}));
-        assert!(!contains(&drifted.source_config, &desired().config));
+    fn the_resolved_configuration_never_prints() {
+        assert!(!format!("{:?}", desired()).contains("\"sk\""));
     }
 }

@@ -10,7 +10,9 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 
-use super::token_refresh::StoredToken;
+use crate::controllers::clock::parse_rfc3339 as parse_time;
+pub use crate::controllers::clock::rfc3339;
+use crate::controllers::memory::StoredToken;
 use embedded_crds::MANAGER;
 
 pub const ANNOTATION_MINTED_AT: &str = "embedded.airbyte.ai/minted-at";
@@ -36,16 +38,6 @@ pub struct TokenData<'a> {
     pub region_id: &'a str,
     pub expires_at: SystemTime,
     pub widget_token: Option<&'a str>,
-}
-
-pub fn rfc3339(time: SystemTime) -> String {
-    jiff::Timestamp::try_from(time)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
-fn parse_time(text: &str) -> Option<SystemTime> {
-    text.parse::<jiff::Timestamp>().ok().map(SystemTime::from)
 }
 
 /// SHA-256 over the data, keys sorted (a tamper check; never the token itself).

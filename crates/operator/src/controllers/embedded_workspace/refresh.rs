@@ -10,6 +10,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::controllers::context::phase;
+pub use crate::controllers::memory::StoredToken;
 
 /// Why a token is minted now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,14 @@ pub enum MintReason {
 }
 
 impl MintReason {
+    /// Whether this mint (re)binds the workspace name to an Airbyte workspace (a first mint, or a
+    /// workspace deleted out of band), so the name is checked for duplicates before it.
+    pub fn binds(self, known_id: Option<&str>) -> bool {
+        known_id.is_none() || self == MintReason::WorkspaceGone
+    }
+}
+
+impl MintReason {
     pub fn as_str(self) -> &'static str {
         match self {
             MintReason::Missing => "no token yet",
@@ -42,17 +51,6 @@ impl MintReason {
             MintReason::Revoked => "Airbyte refused the stored token",
         }
     }
-}
-
-/// What the token Secret records about the token it holds.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredToken {
-    pub minted_at: SystemTime,
-    pub expires_at: SystemTime,
-    /// Hash of the settings the token was minted for (see `token_secret::settings_hash`).
-    pub settings_hash: String,
-    /// The data matches the hash recorded at write time.
-    pub intact: bool,
 }
 
 /// The moment to mint the next token.

@@ -1,0 +1,138 @@
+//! Performs an EmbeddedSource's plan: the owned metadata (finalizer, create intent written before
+//! the create call), then the create or the update in Airbyte with the workspace's token. Thin.
+
+use kube::ResourceExt;
+
+use super::observe::{Observation, Seen};
+use super::plan::{Origin, Plan};
+use crate::controllers::clock::rfc3339;
+use crate::controllers::context::Context;
+use crate::controllers::error::Error;
+use crate::controllers::events::{EventAction, EventReason, Note};
+use crate::controllers::lifecycle::Managed;
+use crate::controllers::status::{OwnedMetadata, apply_metadata};
+use airbyte_client::{AirbyteApi, BearerToken};
+use embedded_crds::EmbeddedSource;
+use embedded_crds::conditions::Reason;
+
+/// What acting did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The Airbyte source this object now is (`None`: waiting or stalled).
+    pub id: Option<String>,
+    pub wait: Option<(Reason, String)>,
+    pub stall: Option<(Reason, String)>,
+    pub notes: Vec<Note>,
+}
+
+pub async fn act<A: AirbyteApi>(
+    source: &EmbeddedSource,
+    ctx: &Context<A>,
+    observation: &Observation,
+    plan: Plan,
+) -> Result<Applied, Error> {
+    let mut metadata = OwnedMetadata::of(source);
+    metadata.finalizer = super::deletes_in_airbyte(source);
+    if let (Plan::Create { .. }, Observation::Seen(seen)) = (&plan, observation) {
+        // The intent is on the object before the create call (crash safety by design).
+        metadata.create_pending = Some(rfc3339(seen.now));
+    }
+    let api = EmbeddedSource::api(ctx.client.clone(), source);
+    let written = apply_metadata(&api, source, &metadata).await?;
+    ctx.memory
+        .note_write(&source.uid().unwrap_or_default(), written.as_deref());
+    match plan {
+        Plan::Wait { reason, message } => Ok(Applied {
+            wait: Some((reason, message)),
+            ..Applied::default()
+        }),
+        Plan::Stall { reason, message } => Ok(Applied {
+            stall: Some((reason, message)),
+            ..Applied::default()
+        }),
+        Plan::Steady { id } => Ok(Applied {
+            id: Some(id),
+            ..Applied::default()
+        }),
+        Plan::Nothing { id } => Ok(Applied {
+            id: Some(id),
+            ..Applied::default()
+        }),
+        Plan::Create { replaces } => {
+            let (seen, token) = read(observation)?;
+            create(ctx, seen, &token, replaces, &source.spec.workspace_ref.name).await
+        }
+        Plan::Update { id, origin, update } => {
+            let (_, token) = read(observation)?;
+            let mut notes = origin_notes(&id, origin);
+            if let Some(update) = update {
+                ctx.airbyte.update_source(&token, &id, &update).await?;
+                notes.push(Note::normal(
+                    EventReason::Updated,
+                    EventAction::UpdateSource,
+                    format!("updated Airbyte source {id}"),
+                ));
+            }
+            Ok(Applied {
+                id: Some(id),
+                notes,
+                ..Applied::default()
+            })
+        }
+    }
+}
+
+/// What was read, and the token it was read with (a create or an update always follows a read).
+fn read(observation: &Observation) -> Result<(&Seen, BearerToken), Error> {
+    match observation {
+        Observation::Seen(seen) => seen
+            .token
+            .clone()
+            .map(|token| (seen, token))
+            .ok_or_else(|| Error::TokenUnavailable("no token was read for this source".into())),
+        _ => Err(Error::TokenUnavailable("nothing was read for this source".into())),
+    }
+}
+
+async fn create<A: AirbyteApi>(
+    ctx: &Context<A>,
+    seen: &Seen,
+    token: &BearerToken,
+    replaces: Option<String>,
+    workspace: &str,
+) -> Result<Applied, Error> {
+    let created = ctx
+        .airbyte
+        .create_source(token, &seen.desired.create_request())
+        .await?;
+    let mut notes = Vec::new();
+    if let Some(old) = replaces {
+        notes.push(Note::warning(
+            EventReason::DriftDetected,
+            EventAction::GetSource,
+            format!("Airbyte source {old} was deleted out of band; created it again"),
+        ));
+    }
+    notes.push(Note::normal(
+        EventReason::Created,
+        EventAction::CreateSource,
+        format!("created Airbyte source {} in workspace {workspace}", created.id),
+    ));
+    Ok(Applied { id: Some(created.id), notes, ..Applied::default() })
+}
+
+fn origin_notes(id: &str, origin: Origin) -> Vec<Note> {
+    match origin {
+        Origin::Known => Vec::new(),
+        Origin::Annotation => vec![Note::normal(
+            EventReason::Adopted,
+            EventAction::GetSource,
+            format!("adopted Airbyte source {id}"),
+        )],
+        Origin::Recovered => vec![Note::normal(
+            EventReason::Adopted,
+            EventAction::CreateSource,
+            format!("found Airbyte source {id} from an interrupted create and took it over"),
+        )],
+    }
+}

@@ -1,0 +1,379 @@
+//! What an EmbeddedSource's plan is decided from: its workspace and template (watch caches),
+//! other sources claiming the same name, the configuration with Secret values, the workspace's
+//! token, and only the Airbyte reads the plan needs.
+
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Resource, ResourceExt};
+
+use super::plan::Desired;
+use crate::controllers::context::Context;
+use crate::controllers::embedded_workspace::naming::{self, Claim};
+use crate::controllers::embedded_workspace::{token_secret, token_secret_name};
+use crate::controllers::error::Error;
+use crate::controllers::intent::{self, Found};
+use crate::controllers::memory::CachedToken;
+use crate::controllers::secret_values::{cached_versions, config_hash, resolve};
+use crate::controllers::wiring::hash_of;
+use airbyte_client::models::Source;
+use airbyte_client::{AirbyteApi, ApiError, BearerToken};
+use embedded_crds::conditions::{self, Reason};
+use embedded_crds::{
+    CREATE_PENDING, EXTERNAL_ID, EmbeddedSource, EmbeddedWorkspace, RECONCILE_REQUESTED_AT,
+    SourceTemplate,
+};
+
+/// A cached token must live at least this long to be used.
+const TOKEN_MARGIN: Duration = Duration::from_secs(5);
+
+/// What Airbyte holds for this source, as far as it was read.
+#[derive(Debug)]
+pub enum External {
+    /// Nothing was read: known, and nothing asks for a look.
+    Unread { id: String },
+    Found(Source),
+    /// The known source is gone (deleted out of band).
+    Gone { id: String },
+    /// The source the `external-id` annotation names.
+    Adoptable(Source),
+    /// The `external-id` annotation names no source of this workspace.
+    AdoptionMissing { id: String, foreign: bool },
+    /// A source of this name made inside the recorded create window: ours.
+    Recovered(Source),
+    /// A source of this name that this object did not create.
+    Taken { id: String },
+    Absent,
+}
+
+/// Where the source stands before anything is written.
+#[derive(Debug)]
+pub enum Observation {
+    /// Something it needs is not there yet (in progress).
+    Waiting { reason: Reason, message: String },
+    /// The spec is wrong (stalled).
+    Invalid { reason: Reason, message: String },
+    /// Synced by this process from these very inputs and Ready: nothing to read or write.
+    Steady { id: String, inputs: u64 },
+    Seen(Seen),
+}
+
+#[derive(Debug)]
+pub struct Seen {
+    pub desired: Desired,
+    pub config_hash: String,
+    pub changed: bool,
+    pub requested: Option<String>,
+    pub intent: Option<SystemTime>,
+    pub now: SystemTime,
+    pub inputs: Option<u64>,
+    pub external: External,
+    /// The token the reads were made with (acting uses it too).
+    pub token: Option<BearerToken>,
+}
+
+/// The workspace and template a source needs, Ready.
+struct Dependencies {
+    workspace: std::sync::Arc<EmbeddedWorkspace>,
+    workspace_id: String,
+    template_id: String,
+}
+
+pub async fn observe<A: AirbyteApi>(
+    source: &EmbeddedSource,
+    ctx: &Context<A>,
+) -> Result<Observation, Error> {
+    let dependencies = match dependencies(source, ctx) {
+        Ok(found) => found,
+        Err(observation) => return Ok(observation),
+    };
+    if let Some(problem) = duplicate_name(source, ctx) {
+        return Ok(problem);
+    }
+    let namespace = source.namespace().unwrap_or_default();
+    let uid = source.uid().unwrap_or_default();
+    let status = source.status.clone().unwrap_or_default();
+    let inputs = ctx
+        .stores
+        .secrets
+        .as_ref()
+        .and_then(|cache| cached_versions(cache, &namespace, &source.spec.source_config_secret_refs))
+        .map(|versions| {
+            hash_of((
+                versions,
+                source.meta().generation,
+                &dependencies.workspace_id,
+                &dependencies.template_id,
+                source.annotations().get(EXTERNAL_ID),
+                source.annotations().get(RECONCILE_REQUESTED_AT),
+            ))
+        });
+    ctx.ensure_drift_scheduled(&uid);
+    if let (Some(inputs), Some(id)) = (inputs, &status.source_id)
+        && ctx.memory.synced_from(&uid, inputs)
+        && status.observed_generation == source.meta().generation
+        && conditions::is_ready(&status.conditions)
+        && !ctx.drift_due(&uid)
+    {
+        return Ok(Observation::Steady { id: id.clone(), inputs });
+    }
+    let seen = seen(source, ctx, dependencies, inputs).await?;
+    Ok(Observation::Seen(seen))
+}
+
+async fn seen<A: AirbyteApi>(
+    source: &EmbeddedSource,
+    ctx: &Context<A>,
+    dependencies: Dependencies,
+    inputs: Option<u64>,
+) -> Result<Seen, Error> {
+    let namespace = source.namespace().unwrap_or_default();
+    let uid = source.uid().unwrap_or_default();
+    let status = source.status.clone().unwrap_or_default();
+    let base = source.spec.source_config.clone().unwrap_or_default();
+    let (config, versions) = resolve(
+        &ctx.client,
+        ctx.stores.secrets.as_ref(),
+        &namespace,
+        &base,
+        &source.spec.source_config_secret_refs,
+        "spec.sourceConfigSecretRefs",
+    )
+    .await?;
+    let desired = Desired::new(source, &dependencies.workspace_id, &dependencies.template_id, config);
+    let hash = config_hash(&(desired.declared(), &base), &versions);
+    let requested = source.annotations().get(RECONCILE_REQUESTED_AT).cloned();
+    let request_pending = requested.is_some() && requested != status.last_handled_reconcile_at;
+    let changed = status.observed_generation != source.meta().generation
+        || status.config_hash.as_deref() != Some(hash.as_str());
+    let same_workspace = status.workspace_id.as_deref() == Some(dependencies.workspace_id.as_str());
+    let intent = source
+        .annotations()
+        .get(CREATE_PENDING)
+        .and_then(|t| crate::controllers::clock::parse_rfc3339(t));
+    let mut seen = Seen {
+        desired,
+        config_hash: hash,
+        changed,
+        requested,
+        intent,
+        now: ctx.clock.now(),
+        inputs,
+        external: External::Absent,
+        token: None,
+    };
+    if let Some(id) = status.source_id.clone().filter(|_| same_workspace)
+        && !(changed || request_pending || ctx.drift_due(&uid))
+    {
+        seen.external = External::Unread { id };
+        return Ok(seen);
+    }
+    let _routine = if changed || request_pending || status.source_id.is_none() {
+        None
+    } else {
+        ctx.routine.acquire().await.ok()
+    };
+    let token = workspace_token(ctx, &dependencies.workspace, &dependencies.workspace_id).await?;
+    let known = status.source_id.clone().filter(|_| same_workspace);
+    seen.external = read_external(source, ctx, &token, known, &seen).await?;
+    seen.token = Some(token);
+    ctx.drift_checked(&uid);
+    Ok(seen)
+}
+
+async fn read_external<A: AirbyteApi>(
+    source: &EmbeddedSource,
+    ctx: &Context<A>,
+    token: &BearerToken,
+    known: Option<String>,
+    seen: &Seen,
+) -> Result<External, Error> {
+    let adopt = source.annotations().get(EXTERNAL_ID).cloned();
+    Ok(match (known, adopt) {
+        (Some(id), _) => match ctx.airbyte.get_source(token, &id).await {
+            Ok(found) => External::Found(found),
+            Err(ApiError::NotFound { .. }) => External::Gone { id },
+            Err(error) => return Err(error.into()),
+        },
+        (None, Some(id)) => match ctx.airbyte.get_source(token, &id).await {
+            Ok(found) => External::Adoptable(found),
+            Err(ApiError::NotFound { .. }) => External::AdoptionMissing { id, foreign: false },
+            Err(ApiError::Forbidden { .. }) => External::AdoptionMissing { id, foreign: true },
+            Err(error) => return Err(error.into()),
+        },
+        (None, None) => {
+            let workspace_id = &seen.desired.workspace_id;
+            let existing = ctx.airbyte.list_sources(token, workspace_id).await?;
+            let candidates: Vec<(&str, Option<&str>)> = existing
+                .iter()
+                .filter(|s| s.name == seen.desired.name)
+                .map(|s| (s.id.as_str(), s.created_at.as_deref()))
+                .collect();
+            match intent::classify(&candidates, seen.intent) {
+                Found::Nothing => External::Absent,
+                Found::Taken(id) => External::Taken { id: id.to_string() },
+                Found::Ours(id) => match ctx.airbyte.get_source(token, id).await {
+                    Ok(found) => External::Recovered(found),
+                    Err(ApiError::NotFound { .. }) => External::Absent,
+                    Err(error) => return Err(error.into()),
+                },
+            }
+        }
+    })
+}
+
+/// The workspace (same namespace only) and the template, both Ready; otherwise why the source
+/// waits or cannot work.
+fn dependencies<A: AirbyteApi>(
+    source: &EmbeddedSource,
+    ctx: &Context<A>,
+) -> Result<Dependencies, Observation> {
+    let namespace = source.namespace().unwrap_or_default();
+    let workspace_name = &source.spec.workspace_ref.name;
+    let waiting = |reason, message| Observation::Waiting { reason, message };
+    let Some(workspace) = ctx
+        .stores
+        .of::<EmbeddedWorkspace>()
+        .get(&ObjectRef::new(workspace_name).within(&namespace))
+    else {
+        return Err(waiting(
+            Reason::WorkspaceNotReady,
+            format!("EmbeddedWorkspace {namespace}/{workspace_name} does not exist yet"),
+        ));
+    };
+    let workspace_status = workspace.status.clone().unwrap_or_default();
+    let workspace_id = match (&workspace_status.workspace_id, conditions::is_ready(&workspace_status.conditions)) {
+        (Some(id), true) => id.clone(),
+        _ => {
+            let why = conditions::ready(&workspace_status.conditions)
+                .map(|c| format!("{}: {}", c.reason, c.message))
+                .unwrap_or_else(|| "not reconciled yet".into());
+            return Err(waiting(
+                Reason::WorkspaceNotReady,
+                format!("EmbeddedWorkspace {namespace}/{workspace_name} is not Ready ({why})"),
+            ));
+        }
+    };
+    let template_id = match (&source.spec.source_template_ref, &source.spec.source_template_id) {
+        (Some(reference), _) => {
+            let Some(template) = ctx
+                .stores
+                .of::<SourceTemplate>()
+                .get(&ObjectRef::new(&reference.name))
+            else {
+                return Err(waiting(
+                    Reason::TemplateNotReady,
+                    format!("SourceTemplate {} does not exist yet", reference.name),
+                ));
+            };
+            let status = template.status.clone().unwrap_or_default();
+            match (&status.template_id, conditions::is_ready(&status.conditions)) {
+                (Some(id), true) => id.clone(),
+                _ => {
+                    return Err(waiting(
+                        Reason::TemplateNotReady,
+                        format!("SourceTemplate {} is not Ready", reference.name),
+                    ));
+                }
+            }
+        }
+        (None, Some(id)) => id.to_lowercase(),
+        (None, None) => {
+            return Err(Observation::Invalid {
+                reason: Reason::InvalidConfig,
+                message: "set spec.sourceTemplateRef or spec.sourceTemplateId".into(),
+            });
+        }
+    };
+    Ok(Dependencies {
+        workspace,
+        workspace_id,
+        template_id,
+    })
+}
+
+/// Another EmbeddedSource of this workspace that claims the same display name first.
+fn duplicate_name<A: AirbyteApi>(source: &EmbeddedSource, ctx: &Context<A>) -> Option<Observation> {
+    let namespace = source.namespace().unwrap_or_default();
+    let workspace_name = &source.spec.workspace_ref.name;
+    let name = super::source_name(source);
+    let rivals: Vec<Claim> = ctx
+        .stores
+        .of::<EmbeddedSource>()
+        .state_filter(|s| {
+            &s.spec.workspace_ref.name == workspace_name
+                && s.meta().namespace.as_deref() == Some(namespace.as_str())
+                && s.spec.name.as_deref().or(s.meta().name.as_deref()) == Some(name.as_str())
+                && s.meta().deletion_timestamp.is_none()
+                && s.uid() != source.uid()
+        })
+        .iter()
+        .map(|s| claim(s))
+        .collect();
+    naming::winner(&claim(source), &rivals).map(|winner| Observation::Invalid {
+        reason: Reason::DuplicateSourceName,
+        message: format!(
+            "source name {name:?} is already used in workspace {workspace_name} by EmbeddedSource {namespace}/{}; set a distinct spec.name",
+            winner.name
+        ),
+    })
+}
+
+fn claim(source: &EmbeddedSource) -> Claim {
+    Claim {
+        namespace: source.namespace().unwrap_or_default(),
+        name: source.name_any(),
+        uid: source.uid().unwrap_or_default(),
+        bound: source.status.as_ref().and_then(|s| s.source_id.as_ref()).is_some(),
+        created: source
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// The workspace's scoped token: from memory, else from its token Secret.
+pub async fn workspace_token<A: AirbyteApi>(
+    ctx: &Context<A>,
+    workspace: &EmbeddedWorkspace,
+    workspace_id: &str,
+) -> Result<BearerToken, Error> {
+    let workspace_uid = workspace.uid().unwrap_or_default();
+    let now = ctx.clock.now();
+    let fresh = |token: &CachedToken| {
+        token.workspace_id == workspace_id && token.expires_at > now + TOKEN_MARGIN
+    };
+    if let Some(token) = ctx.memory.token(&workspace_uid)
+        && fresh(&token)
+    {
+        return Ok(token.token);
+    }
+    let namespace = workspace.namespace().unwrap_or_default();
+    let secret_name = workspace
+        .status
+        .as_ref()
+        .and_then(|s| s.token_secret_name.clone())
+        .unwrap_or_else(|| token_secret_name(workspace));
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    if let Some(secret) = secrets.get_opt(&secret_name).await?
+        && token_secret::owned_by(&secret.metadata, &workspace_uid)
+        && let Some((text, id, expires_at)) = token_secret::read_token(&secret)
+    {
+        let token = CachedToken {
+            token: BearerToken::new(text),
+            workspace_id: id,
+            expires_at,
+        };
+        ctx.memory.remember_token(&workspace_uid, token.clone());
+        if fresh(&token) {
+            return Ok(token.token);
+        }
+    }
+    Err(Error::TokenUnavailable(format!(
+        "the token of EmbeddedWorkspace {namespace}/{} is missing or about to expire; waiting for it to be refreshed",
+        workspace.name_any()
+    )))
+}

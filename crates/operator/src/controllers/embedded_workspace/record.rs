@@ -1,0 +1,88 @@
+//! Writes what an EmbeddedWorkspace reconcile did into its status (only when it changed),
+//! publishes its Events and the token-expiry metric, and says when to come back: the token's
+//! refresh moment or the next drift check, whichever is first.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+
+use super::act::Applied;
+use super::observe::{Observation, SecretState};
+use super::refresh;
+use super::token_secret::rfc3339;
+use crate::controllers::context::Context;
+use crate::controllers::error::Error;
+use crate::controllers::lifecycle::record as write_status;
+use airbyte_client::AirbyteApi;
+use embedded_crds::conditions::{Outcome, Reason};
+use embedded_crds::{EmbeddedWorkspace, EmbeddedWorkspaceStatus};
+
+pub async fn record<A: AirbyteApi>(
+    workspace: &EmbeddedWorkspace,
+    ctx: &Context<A>,
+    observation: &Observation,
+    applied: Applied,
+) -> Result<Action, Error> {
+    let basis = &observation.basis;
+    if let Some((reason, message)) = applied.stall {
+        write_status(workspace, ctx, &Outcome::stalled(reason, message), None).await?;
+        return Ok(Action::requeue(ctx.config.drift_interval));
+    }
+    let stored = match &basis.secret {
+        SecretState::Ours(Some(stored)) => Some(stored.clone()),
+        _ => None,
+    };
+    let (minted_at, expires_at, workspace_id) = match &applied.minted {
+        Some(minted) => (minted.minted_at, minted.expires_at, Some(minted.workspace_id.clone())),
+        None => (
+            stored.as_ref().map_or(basis.now, |s| s.minted_at),
+            stored.as_ref().map_or(basis.now, |s| s.expires_at),
+            basis.known_id.clone(),
+        ),
+    };
+    let previous = workspace.status.clone().unwrap_or_default();
+    let fields = EmbeddedWorkspaceStatus {
+        workspace_id,
+        workspace_name: Some(basis.workspace_name.clone()),
+        region_id: Some(basis.region.clone()),
+        token_expires_at: Some(rfc3339(expires_at)),
+        token_secret_name: Some(basis.secret_name.clone()),
+        last_handled_reconcile_at: basis
+            .requested
+            .clone()
+            .or(previous.last_handled_reconcile_at),
+        observed_generation: workspace.metadata.generation,
+        conditions: Vec::new(),
+    };
+    let message = format!(
+        "token for workspace {} in Secret {}{}",
+        basis.workspace_name,
+        basis.secret_name,
+        if basis.suspend { " (workspace suspended)" } else { "" }
+    );
+    write_status(workspace, ctx, &Outcome::ready(Reason::TokenIssued, message), Some(fields)).await?;
+    for note in applied.notes {
+        ctx.publish(workspace, note);
+    }
+    let unix = expires_at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    ctx.metrics
+        .set_token_expiry(&workspace.namespace().unwrap_or_default(), &workspace.name_any(), unix);
+    let refresh = refresh::refresh_at(&basis.uid, minted_at, expires_at, basis.refresh_before);
+    Ok(Action::requeue(next_visit(ctx, &basis.uid, refresh, ctx.clock.now())))
+}
+
+fn next_visit<A: AirbyteApi>(
+    ctx: &Context<A>,
+    uid: &str,
+    refresh: SystemTime,
+    now: SystemTime,
+) -> Duration {
+    let until_refresh = refresh.duration_since(now).unwrap_or(Duration::ZERO);
+    until_refresh
+        .min(ctx.until_drift(uid))
+        .max(Duration::from_millis(500))
+}
