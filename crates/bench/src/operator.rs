@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airbyte_client::models::{CreateSource, CreateSourceTemplate};
-use airbyte_client::{AirbyteClient, Endpoint, SourceApi, SourceTemplateApi, TokenApi, WorkspaceApi};
+use airbyte_client::{
+    AirbyteClient, Endpoint, SourceApi, SourceTemplateApi, TokenApi, WorkspaceApi,
+};
 use airbyte_sim::catalog::STRIPE_DEFINITION_ID;
 use airbyte_sim::{FaultRule, SimConfig, Simulator};
 use embedded_crds::{EmbeddedSource, EmbeddedWorkspace};

@@ -13,8 +13,8 @@ pub use embedded_source::{
     EmbeddedSource, EmbeddedSourceSpec, EmbeddedSourceStatus, LocalRef, TemplateRef,
 };
 pub use embedded_workspace::{
-    EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus, REGION_EU, REGION_US, Region,
-    WidgetSpec,
+    EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus, REGION_EU, REGION_US,
+    Region, WidgetSpec,
 };
 pub use source_template::{
     SourceTemplate, SourceTemplateSpec, SourceTemplateStatus, StreamSelection, StreamSelectionMode,

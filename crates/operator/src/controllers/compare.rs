@@ -44,8 +44,14 @@ mod tests {
     fn masked_values_and_extra_keys() {
         let desired = map(json!({"a": 1, "secret": "s", "n": {"x": 2}}));
         let observed = map(json!({"a": 1, "secret": MASKED_SECRET, "n": {"x": 2}, "default": 5}));
-        assert!(contains(&observed, &desired), "template defaults are not drift");
-        assert!(!same(&observed, &desired), "an extra key is drift for a template");
+        assert!(
+            contains(&observed, &desired),
+            "template defaults are not drift"
+        );
+        assert!(
+            !same(&observed, &desired),
+            "an extra key is drift for a template"
+        );
         let exact = map(json!({"a": 1, "secret": MASKED_SECRET, "n": {"x": 2}}));
         assert!(same(&exact, &desired));
         let changed = map(json!({"a": 2, "secret": MASKED_SECRET, "n": {"x": 2}}));

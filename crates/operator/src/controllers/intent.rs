@@ -24,7 +24,10 @@ pub enum Found<'a> {
 }
 
 /// Classifies same-named candidates `(id, created_at)` against the recorded intent.
-pub fn classify<'a>(candidates: &[(&'a str, Option<&str>)], intent: Option<SystemTime>) -> Found<'a> {
+pub fn classify<'a>(
+    candidates: &[(&'a str, Option<&str>)],
+    intent: Option<SystemTime>,
+) -> Found<'a> {
     let Some(first) = candidates.first() else {
         return Found::Nothing;
     };
@@ -56,15 +59,48 @@ mod tests {
         let intent = Some(at("2026-01-01T12:00:00Z"));
         let table: Vec<(&str, Vec<(&str, Option<&str>)>, Option<SystemTime>, Found)> = vec![
             ("nothing found", vec![], intent, Found::Nothing),
-            ("made just after the recorded intent", vec![("a", Some("2026-01-01T12:00:02Z"))], intent, Found::Ours("a")),
-            ("made just before it, within clock skew", vec![("a", Some("2026-01-01T11:59:30Z"))], intent, Found::Ours("a")),
-            ("made long before the intent", vec![("a", Some("2026-01-01T10:00:00Z"))], intent, Found::Taken("a")),
-            ("made long after the intent", vec![("a", Some("2026-01-01T14:00:00Z"))], intent, Found::Taken("a")),
-            ("a namesake when no creation was ever attempted", vec![("a", Some("2026-01-01T12:00:02Z"))], None, Found::Taken("a")),
-            ("no creation time to tell", vec![("a", None)], intent, Found::Taken("a")),
+            (
+                "made just after the recorded intent",
+                vec![("a", Some("2026-01-01T12:00:02Z"))],
+                intent,
+                Found::Ours("a"),
+            ),
+            (
+                "made just before it, within clock skew",
+                vec![("a", Some("2026-01-01T11:59:30Z"))],
+                intent,
+                Found::Ours("a"),
+            ),
+            (
+                "made long before the intent",
+                vec![("a", Some("2026-01-01T10:00:00Z"))],
+                intent,
+                Found::Taken("a"),
+            ),
+            (
+                "made long after the intent",
+                vec![("a", Some("2026-01-01T14:00:00Z"))],
+                intent,
+                Found::Taken("a"),
+            ),
+            (
+                "a namesake when no creation was ever attempted",
+                vec![("a", Some("2026-01-01T12:00:02Z"))],
+                None,
+                Found::Taken("a"),
+            ),
+            (
+                "no creation time to tell",
+                vec![("a", None)],
+                intent,
+                Found::Taken("a"),
+            ),
             (
                 "ours among an older namesake",
-                vec![("old", Some("2025-01-01T00:00:00Z")), ("new", Some("2026-01-01T12:00:01Z"))],
+                vec![
+                    ("old", Some("2025-01-01T00:00:00Z")),
+                    ("new", Some("2026-01-01T12:00:01Z")),
+                ],
                 intent,
                 Found::Ours("new"),
             ),

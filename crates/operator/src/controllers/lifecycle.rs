@@ -111,7 +111,8 @@ pub async fn record<K: Managed, A: AirbyteApi>(
 ) -> Result<(), Error> {
     let previous = object.status().cloned().unwrap_or_default();
     let mut status = fields.unwrap_or_else(|| previous.clone());
-    let now = Time(jiff::Timestamp::try_from(ctx.clock.now()).unwrap_or_else(|_| jiff::Timestamp::now()));
+    let now =
+        Time(jiff::Timestamp::try_from(ctx.clock.now()).unwrap_or_else(|_| jiff::Timestamp::now()));
     let generation = object.meta().generation;
     let conditions = conditions::conditions(outcome, generation, K::conditions(&previous), &now);
     K::set_conditions(&mut status, conditions, generation);

@@ -101,7 +101,15 @@ pub async fn run_with<A: AirbyteApi>(
     kinds.register::<SourceTemplate>();
     kinds.register::<EmbeddedSource>();
 
-    let work = operate(client, airbyte, config, metrics, ready, kinds, shutdown.clone());
+    let work = operate(
+        client,
+        airbyte,
+        config,
+        metrics,
+        ready,
+        kinds,
+        shutdown.clone(),
+    );
     let deadline = shutdown.then(|_| tokio::time::sleep(GRACEFUL_SHUTDOWN));
     tokio::select! {
         result = work => result,
@@ -149,13 +157,25 @@ async fn operate<A: AirbyteApi>(
     let ctx = Arc::new(Context::new(client.clone(), airbyte, config, parts));
     let bus = Arc::new(Bus::default());
     let mut started = kinds.start(ctx.clone(), bus.clone(), shutdown.clone());
-    started.roots.extend(metadata_watches(&ctx, &bus, secret_writer, namespace_writer, &stores));
+    started.roots.extend(metadata_watches(
+        &ctx,
+        &bus,
+        secret_writer,
+        namespace_writer,
+        &stores,
+    ));
     let roots = tokio::spawn(futures::future::join_all(started.roots));
 
     let caches = async {
         wiring::all_ready(started.ready).await?;
-        secrets.wait_until_ready().await.map_err(|e| e.to_string())?;
-        namespaces.wait_until_ready().await.map_err(|e| e.to_string())
+        secrets
+            .wait_until_ready()
+            .await
+            .map_err(|e| e.to_string())?;
+        namespaces
+            .wait_until_ready()
+            .await
+            .map_err(|e| e.to_string())
     };
     tokio::select! {
         filled = caches => filled?,

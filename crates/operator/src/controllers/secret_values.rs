@@ -198,7 +198,11 @@ pub async fn read(
         versions.push(format!(
             "{}@{}",
             secret.metadata.uid.as_deref().unwrap_or_default(),
-            secret.metadata.resource_version.as_deref().unwrap_or_default()
+            secret
+                .metadata
+                .resource_version
+                .as_deref()
+                .unwrap_or_default()
         ));
         let bytes = secret
             .data

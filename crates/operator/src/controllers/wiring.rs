@@ -14,9 +14,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::AcqRel};
 use std::sync::{Arc, OnceLock};
 
+use futures::StreamExt;
 use futures::channel::mpsc::{UnboundedSender, unbounded};
 use futures::future::{BoxFuture, FutureExt};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -145,7 +145,9 @@ impl Bus {
 
 /// Wakes one object of a registered kind by name.
 #[derive(Default)]
-pub(crate) struct DirectWakers(HashMap<&'static str, Arc<dyn Fn(Option<&str>, &str) + Send + Sync>>);
+pub(crate) struct DirectWakers(
+    HashMap<&'static str, Arc<dyn Fn(Option<&str>, &str) + Send + Sync>>,
+);
 
 impl Waker for DirectWakers {
     fn wake(&self, kind: &'static str, namespace: Option<&str>, name: &str) {
@@ -156,7 +158,11 @@ impl Waker for DirectWakers {
 }
 
 type Starter<A> = Box<
-    dyn FnOnce(Arc<Context<A>>, Arc<Bus>, Shutdown) -> (BoxFuture<'static, ()>, BoxFuture<'static, ()>)
+    dyn FnOnce(
+            Arc<Context<A>>,
+            Arc<Bus>,
+            Shutdown,
+        ) -> (BoxFuture<'static, ()>, BoxFuture<'static, ()>)
         + Send,
 >;
 type Listener = Box<dyn FnOnce(Arc<OperatorConfig>) -> Publish + Send>;
@@ -236,7 +242,13 @@ impl<A: AirbyteApi> Kinds<A> {
         }
         .boxed();
         let ready_store = store.clone();
-        let ready = async move { ready_store.wait_until_ready().await.map_err(|e| e.to_string()) }.boxed();
+        let ready = async move {
+            ready_store
+                .wait_until_ready()
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .boxed();
         let mut selected = watcher::Config::default();
         if let Some(selector) = &self.config.selector {
             selected = selected.labels(selector);
@@ -284,12 +296,7 @@ impl<A: AirbyteApi> Kinds<A> {
     }
 
     /// Starts every kind's watch on the bus; returns the caches' readiness and the controllers.
-    pub(crate) fn start(
-        self,
-        ctx: Arc<Context<A>>,
-        bus: Arc<Bus>,
-        shutdown: Shutdown,
-    ) -> Started {
+    pub(crate) fn start(self, ctx: Arc<Context<A>>, bus: Arc<Bus>, shutdown: Shutdown) -> Started {
         let config = ctx.config.clone();
         let mut listeners = Vec::new();
         let mut roots = Vec::new();
@@ -297,7 +304,8 @@ impl<A: AirbyteApi> Kinds<A> {
         let mut ready = Vec::new();
         for registration in self.registrations {
             listeners.push((registration.listener)(config.clone()));
-            let (root, controller) = (registration.start)(ctx.clone(), bus.clone(), shutdown.clone());
+            let (root, controller) =
+                (registration.start)(ctx.clone(), bus.clone(), shutdown.clone());
             roots.push(root);
             controllers.push(controller);
             ready.push(registration.ready);
@@ -341,7 +349,9 @@ fn root_watch<K: Kind, A: AirbyteApi>(
                     }
                     let state = object.published().unwrap_or_default();
                     // The first listing wakes nothing: every object is reconciled at start.
-                    if published.changed(&uid, state) && matches!(event, Ok(watcher::Event::Apply(_))) {
+                    if published.changed(&uid, state)
+                        && matches!(event, Ok(watcher::Event::Apply(_)))
+                    {
                         bus.publish(&Change::of(object));
                     }
                 }
@@ -480,7 +490,10 @@ pub(crate) fn namespace_watch(
         .for_each(move |event| {
             match &event {
                 Ok(watcher::Event::Apply(namespace)) => {
-                    if labels.changed(&namespace.name_any(), hash_of(namespace.labels().get(label))) {
+                    if labels.changed(
+                        &namespace.name_any(),
+                        hash_of(namespace.labels().get(label)),
+                    ) {
                         bus.publish(&Change {
                             kind: "Namespace",
                             namespace: None,
@@ -490,7 +503,10 @@ pub(crate) fn namespace_watch(
                     }
                 }
                 Ok(watcher::Event::InitApply(namespace)) => {
-                    labels.changed(&namespace.name_any(), hash_of(namespace.labels().get(label)));
+                    labels.changed(
+                        &namespace.name_any(),
+                        hash_of(namespace.labels().get(label)),
+                    );
                 }
                 _ => {}
             }
@@ -500,7 +516,9 @@ pub(crate) fn namespace_watch(
 }
 
 /// Waits until every cache in `ready` is filled.
-pub(crate) async fn all_ready(ready: Vec<BoxFuture<'static, Result<(), String>>>) -> Result<(), String> {
+pub(crate) async fn all_ready(
+    ready: Vec<BoxFuture<'static, Result<(), String>>>,
+) -> Result<(), String> {
     for cache in ready {
         cache.await?;
     }

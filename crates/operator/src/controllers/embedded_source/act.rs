@@ -90,7 +90,9 @@ fn read(observation: &Observation) -> Result<(&Seen, BearerToken), Error> {
             .clone()
             .map(|token| (seen, token))
             .ok_or_else(|| Error::TokenUnavailable("no token was read for this source".into())),
-        _ => Err(Error::TokenUnavailable("nothing was read for this source".into())),
+        _ => Err(Error::TokenUnavailable(
+            "nothing was read for this source".into(),
+        )),
     }
 }
 
@@ -116,9 +118,16 @@ async fn create<A: AirbyteApi>(
     notes.push(Note::normal(
         EventReason::Created,
         EventAction::CreateSource,
-        format!("created Airbyte source {} in workspace {workspace}", created.id),
+        format!(
+            "created Airbyte source {} in workspace {workspace}",
+            created.id
+        ),
     ));
-    Ok(Applied { id: Some(created.id), notes, ..Applied::default() })
+    Ok(Applied {
+        id: Some(created.id),
+        notes,
+        ..Applied::default()
+    })
 }
 
 fn origin_notes(id: &str, origin: Origin) -> Vec<Note> {

@@ -3,9 +3,9 @@
 //! interrupted create), with the workspace's token (or, when the workspace is gone too, a token
 //! minted by the workspace's name); then the finalizer is released.
 
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::ResourceExt;
 
 use super::observe::workspace_token;
 use crate::controllers::context::Context;
@@ -56,7 +56,8 @@ async fn delete_external<A: AirbyteApi>(
         .annotations()
         .get(CREATE_PENDING)
         .and_then(|t| crate::controllers::clock::parse_rfc3339(t));
-    let Some(workspace_id) = workspace_id.filter(|_| status.source_id.is_some() || intent.is_some())
+    let Some(workspace_id) =
+        workspace_id.filter(|_| status.source_id.is_some() || intent.is_some())
     else {
         return Ok(());
     };
@@ -68,7 +69,12 @@ async fn delete_external<A: AirbyteApi>(
         Some(token) => token,
         // No stored token (the workspace object is gone too): mint one by the workspace's name.
         None => match ctx.airbyte.get_workspace(&workspace_id).await {
-            Ok(found) => ctx.airbyte.mint_scoped_token(&found.name, None).await?.token,
+            Ok(found) => {
+                ctx.airbyte
+                    .mint_scoped_token(&found.name, None)
+                    .await?
+                    .token
+            }
             Err(ApiError::NotFound { .. }) => return Ok(()),
             Err(error) => return Err(error.into()),
         },

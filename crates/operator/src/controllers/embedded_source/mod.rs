@@ -23,7 +23,12 @@ use crate::config::OperatorConfig;
 use airbyte_client::{AirbyteApi, ApiError, Endpoint};
 use embedded_crds::{DeletionPolicy, EmbeddedSource, EmbeddedSourceStatus};
 
-managed!(EmbeddedSource, EmbeddedSourceStatus, "EmbeddedSource", namespaced);
+managed!(
+    EmbeddedSource,
+    EmbeddedSourceStatus,
+    "EmbeddedSource",
+    namespaced
+);
 
 impl Kind for EmbeddedSource {
     async fn reconcile<A: AirbyteApi>(
@@ -97,7 +102,12 @@ fn refused_token<A: AirbyteApi>(
         error.endpoint(),
         Some(Endpoint::ApplicationToken | Endpoint::ScopedTokenCreate | Endpoint::WorkspaceGet)
     );
-    if !(scoped_call && matches!(error, ApiError::Unauthorized { .. } | ApiError::Forbidden { .. })) {
+    if !(scoped_call
+        && matches!(
+            error,
+            ApiError::Unauthorized { .. } | ApiError::Forbidden { .. }
+        ))
+    {
         return result;
     }
     let namespace = source.namespace().unwrap_or_default();
@@ -140,3 +150,6 @@ pub fn source_name(source: &EmbeddedSource) -> String {
         .clone()
         .unwrap_or_else(|| source.name_any())
 }
+
+#[cfg(test)]
+mod driver_tests;

@@ -32,18 +32,27 @@ const TOKEN_MARGIN: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub enum External {
     /// Nothing was read: known, and nothing asks for a look.
-    Unread { id: String },
+    Unread {
+        id: String,
+    },
     Found(Source),
     /// The known source is gone (deleted out of band).
-    Gone { id: String },
+    Gone {
+        id: String,
+    },
     /// The source the `external-id` annotation names.
     Adoptable(Source),
     /// The `external-id` annotation names no source of this workspace.
-    AdoptionMissing { id: String, foreign: bool },
+    AdoptionMissing {
+        id: String,
+        foreign: bool,
+    },
     /// A source of this name made inside the recorded create window: ours.
     Recovered(Source),
     /// A source of this name that this object did not create.
-    Taken { id: String },
+    Taken {
+        id: String,
+    },
     Absent,
 }
 
@@ -51,11 +60,20 @@ pub enum External {
 #[derive(Debug)]
 pub enum Observation {
     /// Something it needs is not there yet (in progress).
-    Waiting { reason: Reason, message: String },
+    Waiting {
+        reason: Reason,
+        message: String,
+    },
     /// The spec is wrong (stalled).
-    Invalid { reason: Reason, message: String },
+    Invalid {
+        reason: Reason,
+        message: String,
+    },
     /// Synced by this process from these very inputs and Ready: nothing to read or write.
-    Steady { id: String, inputs: u64 },
+    Steady {
+        id: String,
+        inputs: u64,
+    },
     Seen(Seen),
 }
 
@@ -98,7 +116,9 @@ pub async fn observe<A: AirbyteApi>(
         .stores
         .secrets
         .as_ref()
-        .and_then(|cache| cached_versions(cache, &namespace, &source.spec.source_config_secret_refs))
+        .and_then(|cache| {
+            cached_versions(cache, &namespace, &source.spec.source_config_secret_refs)
+        })
         .map(|versions| {
             hash_of((
                 versions,
@@ -116,7 +136,10 @@ pub async fn observe<A: AirbyteApi>(
         && conditions::is_ready(&status.conditions)
         && !ctx.drift_due(&uid)
     {
-        return Ok(Observation::Steady { id: id.clone(), inputs });
+        return Ok(Observation::Steady {
+            id: id.clone(),
+            inputs,
+        });
     }
     let seen = seen(source, ctx, dependencies, inputs).await?;
     Ok(Observation::Seen(seen))
@@ -141,7 +164,12 @@ async fn seen<A: AirbyteApi>(
         "spec.sourceConfigSecretRefs",
     )
     .await?;
-    let desired = Desired::new(source, &dependencies.workspace_id, &dependencies.template_id, config);
+    let desired = Desired::new(
+        source,
+        &dependencies.workspace_id,
+        &dependencies.template_id,
+        config,
+    );
     let hash = config_hash(&(desired.declared(), &base), &versions);
     let requested = source.annotations().get(RECONCILE_REQUESTED_AT).cloned();
     let request_pending = requested.is_some() && requested != status.last_handled_reconcile_at;
@@ -243,7 +271,10 @@ fn dependencies<A: AirbyteApi>(
         ));
     };
     let workspace_status = workspace.status.clone().unwrap_or_default();
-    let workspace_id = match (&workspace_status.workspace_id, conditions::is_ready(&workspace_status.conditions)) {
+    let workspace_id = match (
+        &workspace_status.workspace_id,
+        conditions::is_ready(&workspace_status.conditions),
+    ) {
         (Some(id), true) => id.clone(),
         _ => {
             let why = conditions::ready(&workspace_status.conditions)
@@ -255,7 +286,10 @@ fn dependencies<A: AirbyteApi>(
             ));
         }
     };
-    let template_id = match (&source.spec.source_template_ref, &source.spec.source_template_id) {
+    let template_id = match (
+        &source.spec.source_template_ref,
+        &source.spec.source_template_id,
+    ) {
         (Some(reference), _) => {
             let Some(template) = ctx
                 .stores
@@ -268,7 +302,10 @@ fn dependencies<A: AirbyteApi>(
                 ));
             };
             let status = template.status.clone().unwrap_or_default();
-            match (&status.template_id, conditions::is_ready(&status.conditions)) {
+            match (
+                &status.template_id,
+                conditions::is_ready(&status.conditions),
+            ) {
                 (Some(id), true) => id.clone(),
                 _ => {
                     return Err(waiting(
@@ -325,7 +362,11 @@ fn claim(source: &EmbeddedSource) -> Claim {
         namespace: source.namespace().unwrap_or_default(),
         name: source.name_any(),
         uid: source.uid().unwrap_or_default(),
-        bound: source.status.as_ref().and_then(|s| s.source_id.as_ref()).is_some(),
+        bound: source
+            .status
+            .as_ref()
+            .and_then(|s| s.source_id.as_ref())
+            .is_some(),
         created: source
             .meta()
             .creation_timestamp

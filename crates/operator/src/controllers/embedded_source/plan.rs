@@ -88,31 +88,57 @@ pub enum Origin {
 #[derive(Debug, PartialEq)]
 pub enum Plan {
     /// Something it needs may still appear (in progress, no call).
-    Wait { reason: Reason, message: String },
+    Wait {
+        reason: Reason,
+        message: String,
+    },
     /// The user must change something.
-    Stall { reason: Reason, message: String },
+    Stall {
+        reason: Reason,
+        message: String,
+    },
     /// Synced from these very inputs: nothing to read or write.
-    Steady { id: String },
+    Steady {
+        id: String,
+    },
     /// In sync as far as is known: record it.
-    Nothing { id: String },
-    Create { replaces: Option<String> },
-    Update { id: String, origin: Origin, update: Option<UpdateSource> },
+    Nothing {
+        id: String,
+    },
+    Create {
+        replaces: Option<String>,
+    },
+    Update {
+        id: String,
+        origin: Origin,
+        update: Option<UpdateSource>,
+    },
 }
 
 pub fn plan(source: &EmbeddedSource, observation: &Observation) -> Plan {
     let seen = match observation {
         Observation::Waiting { reason, message } => {
-            return Plan::Wait { reason: *reason, message: message.clone() };
+            return Plan::Wait {
+                reason: *reason,
+                message: message.clone(),
+            };
         }
         Observation::Invalid { reason, message } => {
-            return Plan::Stall { reason: *reason, message: message.clone() };
+            return Plan::Stall {
+                reason: *reason,
+                message: message.clone(),
+            };
         }
         Observation::Steady { id, .. } => return Plan::Steady { id: id.clone() },
         Observation::Seen(seen) => seen,
     };
     let desired = &seen.desired;
     let workspace = &source.spec.workspace_ref.name;
-    let adopt = source.metadata.annotations.as_ref().and_then(|a| a.get(EXTERNAL_ID));
+    let adopt = source
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(EXTERNAL_ID));
     match &seen.external {
         External::Unread { id } => Plan::Nothing { id: id.clone() },
         External::Found(found) => Plan::Update {
@@ -122,9 +148,13 @@ pub fn plan(source: &EmbeddedSource, observation: &Observation) -> Plan {
         },
         External::Gone { id } if adopt == Some(id) => Plan::Stall {
             reason: Reason::AdoptionFailed,
-            message: format!("adopted source {id} no longer exists in workspace {workspace}; remove the {EXTERNAL_ID} annotation to create a new one"),
+            message: format!(
+                "adopted source {id} no longer exists in workspace {workspace}; remove the {EXTERNAL_ID} annotation to create a new one"
+            ),
         },
-        External::Gone { id } => Plan::Create { replaces: Some(id.clone()) },
+        External::Gone { id } => Plan::Create {
+            replaces: Some(id.clone()),
+        },
         External::Adoptable(found) => Plan::Update {
             id: found.id.clone(),
             origin: Origin::Annotation,
@@ -136,7 +166,9 @@ pub fn plan(source: &EmbeddedSource, observation: &Observation) -> Plan {
         },
         External::AdoptionMissing { id, foreign: true } => Plan::Stall {
             reason: Reason::AdoptionFailed,
-            message: format!("{EXTERNAL_ID} {id}: the source belongs to another workspace; only a source of workspace {workspace} can be adopted"),
+            message: format!(
+                "{EXTERNAL_ID} {id}: the source belongs to another workspace; only a source of workspace {workspace} can be adopted"
+            ),
         },
         External::Recovered(found) => Plan::Update {
             id: found.id.clone(),
@@ -171,7 +203,9 @@ mod tests {
             name: "stripe".into(),
             workspace_id: "w".into(),
             template_id: "t".into(),
-            config: ResolvedConfig(map(json!({"account_id": "acct", "client_secret": "sk", "nested": {"a": 1}}))),
+            config: ResolvedConfig(map(
+                json!({"account_id": "acct", "client_secret": "sk", "nested": {"a": 1}}),
+            )),
             tags: Some(vec!["s3".into()]),
             mode: Some(TagMode::All),
         }
@@ -181,8 +215,13 @@ mod tests {
         Source {
             id: "s".into(),
             name: "stripe".into(),
-            source_template: Some(TemplateSummary { id: "t".into(), name: "Stripe".into() }),
-            source_config: map(json!({"account_id": "acct", "client_secret": MASKED_SECRET, "nested": {"a": 1}, "lookback_window_days": 0})),
+            source_template: Some(TemplateSummary {
+                id: "t".into(),
+                name: "Stripe".into(),
+            }),
+            source_config: map(
+                json!({"account_id": "acct", "client_secret": MASKED_SECRET, "nested": {"a": 1}, "lookback_window_days": 0}),
+            ),
             ..Default::default()
         }
     }
@@ -191,11 +230,19 @@ mod tests {
         let mut source = EmbeddedSource::new(
             "stripe",
             EmbeddedSourceSpec {
-                workspace_ref: LocalRef { name: "main".into(), namespace: None },
+                workspace_ref: LocalRef {
+                    name: "main".into(),
+                    namespace: None,
+                },
                 ..Default::default()
             },
         );
-        source.metadata.annotations = Some(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        source.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
         source
     }
 
@@ -216,16 +263,119 @@ mod tests {
     #[test]
     fn plans_by_what_was_observed() {
         let table: Vec<(&str, &[(&str, &str)], Observation, fn(&Plan) -> bool)> = vec![
-            ("a missing workspace is waited for", &[], Observation::Waiting { reason: Reason::WorkspaceNotReady, message: "m".into() }, |p| matches!(p, Plan::Wait { reason: Reason::WorkspaceNotReady, .. })),
-            ("a source synced from the same inputs needs nothing", &[], Observation::Steady { id: "s".into(), inputs: 1 }, |p| matches!(p, Plan::Steady { .. })),
-            ("a known source in sync needs no update", &[], seen(External::Found(observed()), false), |p| matches!(p, Plan::Update { update: None, origin: Origin::Known, .. })),
-            ("a changed Secret sends the configuration although the answer is masked", &[], seen(External::Found(observed()), true), |p| matches!(p, Plan::Update { update: Some(u), .. } if u.source_config.is_some())),
-            ("a source deleted out of band is created again", &[], seen(External::Gone { id: "s".into() }, false), |p| matches!(p, Plan::Create { replaces: Some(_) })),
-            ("an adopted source that disappeared stalls", &[(EXTERNAL_ID, "s")], seen(External::Gone { id: "s".into() }, false), |p| matches!(p, Plan::Stall { reason: Reason::AdoptionFailed, .. })),
-            ("a source of another workspace is never adopted", &[(EXTERNAL_ID, "x")], seen(External::AdoptionMissing { id: "x".into(), foreign: true }, false), |p| matches!(p, Plan::Stall { reason: Reason::AdoptionFailed, message } if message.contains("another workspace"))),
-            ("a tenant's own source of the same name is never taken", &[], seen(External::Taken { id: "x".into() }, false), |p| matches!(p, Plan::Stall { reason: Reason::SourceNameTaken, .. })),
-            ("ours from an interrupted create is adopted", &[], seen(External::Recovered(observed()), false), |p| matches!(p, Plan::Update { origin: Origin::Recovered, .. })),
-            ("nothing of the name is created", &[], seen(External::Absent, false), |p| matches!(p, Plan::Create { replaces: None })),
+            (
+                "a missing workspace is waited for",
+                &[],
+                Observation::Waiting {
+                    reason: Reason::WorkspaceNotReady,
+                    message: "m".into(),
+                },
+                |p| {
+                    matches!(
+                        p,
+                        Plan::Wait {
+                            reason: Reason::WorkspaceNotReady,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "a source synced from the same inputs needs nothing",
+                &[],
+                Observation::Steady {
+                    id: "s".into(),
+                    inputs: 1,
+                },
+                |p| matches!(p, Plan::Steady { .. }),
+            ),
+            (
+                "a known source in sync needs no update",
+                &[],
+                seen(External::Found(observed()), false),
+                |p| {
+                    matches!(
+                        p,
+                        Plan::Update {
+                            update: None,
+                            origin: Origin::Known,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "a changed Secret sends the configuration although the answer is masked",
+                &[],
+                seen(External::Found(observed()), true),
+                |p| matches!(p, Plan::Update { update: Some(u), .. } if u.source_config.is_some()),
+            ),
+            (
+                "a source deleted out of band is created again",
+                &[],
+                seen(External::Gone { id: "s".into() }, false),
+                |p| matches!(p, Plan::Create { replaces: Some(_) }),
+            ),
+            (
+                "an adopted source that disappeared stalls",
+                &[(EXTERNAL_ID, "s")],
+                seen(External::Gone { id: "s".into() }, false),
+                |p| {
+                    matches!(
+                        p,
+                        Plan::Stall {
+                            reason: Reason::AdoptionFailed,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "a source of another workspace is never adopted",
+                &[(EXTERNAL_ID, "x")],
+                seen(
+                    External::AdoptionMissing {
+                        id: "x".into(),
+                        foreign: true,
+                    },
+                    false,
+                ),
+                |p| matches!(p, Plan::Stall { reason: Reason::AdoptionFailed, message } if message.contains("another workspace")),
+            ),
+            (
+                "a tenant's own source of the same name is never taken",
+                &[],
+                seen(External::Taken { id: "x".into() }, false),
+                |p| {
+                    matches!(
+                        p,
+                        Plan::Stall {
+                            reason: Reason::SourceNameTaken,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "ours from an interrupted create is adopted",
+                &[],
+                seen(External::Recovered(observed()), false),
+                |p| {
+                    matches!(
+                        p,
+                        Plan::Update {
+                            origin: Origin::Recovered,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "nothing of the name is created",
+                &[],
+                seen(External::Absent, false),
+                |p| matches!(p, Plan::Create { replaces: None }),
+            ),
         ];
         for (case, annotations, observation, check) in table {
             let plan = plan(&source(annotations), &observation);
@@ -237,11 +387,17 @@ mod tests {
     fn updates_carry_only_name_and_configuration() {
         let mut drifted = observed();
         drifted.name = "renamed".into();
-        drifted.source_config.insert("account_id".into(), json!("other"));
+        drifted
+            .source_config
+            .insert("account_id".into(), json!("other"));
         let update = changes(&desired(), &drifted, false).unwrap();
         assert_eq!(update.name.as_deref(), Some("stripe"));
         assert_eq!(update.source_config.unwrap()["client_secret"], "sk");
-        assert_eq!(changes(&desired(), &observed(), false), None, "masked secrets and template defaults are not drift");
+        assert_eq!(
+            changes(&desired(), &observed(), false),
+            None,
+            "masked secrets and template defaults are not drift"
+        );
     }
 
     #[test]

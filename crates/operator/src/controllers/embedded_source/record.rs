@@ -40,7 +40,10 @@ pub async fn record<A: AirbyteApi>(
         workspace_id: Some(seen.desired.workspace_id.clone()),
         source_template_id: Some(seen.desired.template_id.clone()),
         config_hash: Some(seen.config_hash.clone()),
-        last_handled_reconcile_at: seen.requested.clone().or(previous.last_handled_reconcile_at),
+        last_handled_reconcile_at: seen
+            .requested
+            .clone()
+            .or(previous.last_handled_reconcile_at),
         observed_generation: source.meta().generation,
         conditions: Vec::new(),
     };
@@ -48,7 +51,13 @@ pub async fn record<A: AirbyteApi>(
         "source {:?} is Airbyte source {id} in workspace {}",
         seen.desired.name, source.spec.workspace_ref.name
     );
-    write_status(source, ctx, &Outcome::ready(Reason::Synced, message), Some(fields)).await?;
+    write_status(
+        source,
+        ctx,
+        &Outcome::ready(Reason::Synced, message),
+        Some(fields),
+    )
+    .await?;
     for note in applied.notes {
         ctx.publish(source, note);
     }

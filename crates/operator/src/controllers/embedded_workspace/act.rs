@@ -106,7 +106,15 @@ async fn mint<A: AirbyteApi>(
         .mint_scoped_token(&basis.workspace_name, Some(&basis.region))
         .await?;
     let widget = mint_widget(workspace, ctx, observation).await?;
-    write_secret(workspace, ctx, observation, &scoped, widget.as_ref(), minted_at).await?;
+    write_secret(
+        workspace,
+        ctx,
+        observation,
+        &scoped,
+        widget.as_ref(),
+        minted_at,
+    )
+    .await?;
     ctx.memory.remember_token(
         &basis.uid,
         CachedToken {
@@ -124,8 +132,13 @@ async fn mint<A: AirbyteApi>(
     // A workspace minted anew is active; suspend it if asked.
     if suspend && basis.known_id.as_deref() != Some(scoped.workspace_id.as_str()) {
         notes.push(
-            set_status(ctx, &scoped.workspace_id, WorkspaceStatus::Inactive, &basis.workspace_name)
-                .await?,
+            set_status(
+                ctx,
+                &scoped.workspace_id,
+                WorkspaceStatus::Inactive,
+                &basis.workspace_name,
+            )
+            .await?,
         );
     }
     tracing::info!(namespace = %workspace.namespace().unwrap_or_default(), name = %workspace.name_any(), reason = reason.as_str(), "minted token");
@@ -167,7 +180,9 @@ fn mint_notes(basis: &super::observe::Basis, reason: MintReason, recreated: bool
         notes.push(Note::warning(
             EventReason::WorkspaceRecreated,
             EventAction::MintToken,
-            format!("Airbyte workspace {name} had been deleted out of band; minting created it again"),
+            format!(
+                "Airbyte workspace {name} had been deleted out of band; minting created it again"
+            ),
         ));
     }
     notes
@@ -230,7 +245,8 @@ async fn write_secret<A: AirbyteApi>(
         &basis.settings_hash,
     );
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let written = apply_or_create(&secrets, &basis.secret_name, &secret, !basis.secret_cached).await?;
+    let written =
+        apply_or_create(&secrets, &basis.secret_name, &secret, !basis.secret_cached).await?;
     let version =
         crate::controllers::memory::parse_version(written.metadata.resource_version.as_deref());
     if let (Some(version), Some(token)) = (version, token_secret::stored_token(&written.metadata)) {

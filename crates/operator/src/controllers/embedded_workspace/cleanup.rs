@@ -56,14 +56,20 @@ async fn workspace_id<A: AirbyteApi>(
     ctx: &Context<A>,
 ) -> Result<Option<String>, Error> {
     let uid = workspace.uid().unwrap_or_default();
-    if let Some(id) = workspace.status.as_ref().and_then(|s| s.workspace_id.clone()) {
+    if let Some(id) = workspace
+        .status
+        .as_ref()
+        .and_then(|s| s.workspace_id.clone())
+    {
         return Ok(Some(id));
     }
     if let Some(token) = ctx.memory.token(&uid) {
         return Ok(Some(token.workspace_id));
     }
-    let secrets: Api<Secret> =
-        Api::namespaced(ctx.client.clone(), &workspace.namespace().unwrap_or_default());
+    let secrets: Api<Secret> = Api::namespaced(
+        ctx.client.clone(),
+        &workspace.namespace().unwrap_or_default(),
+    );
     Ok(secrets
         .get_opt(&super::token_secret_name(workspace))
         .await?

@@ -29,7 +29,12 @@ use embedded_crds::{EmbeddedWorkspace, EmbeddedWorkspaceStatus};
 
 pub use observe::region_id;
 
-managed!(EmbeddedWorkspace, EmbeddedWorkspaceStatus, "EmbeddedWorkspace", namespaced);
+managed!(
+    EmbeddedWorkspace,
+    EmbeddedWorkspaceStatus,
+    "EmbeddedWorkspace",
+    namespaced
+);
 
 impl Kind for EmbeddedWorkspace {
     async fn reconcile<A: AirbyteApi>(
@@ -66,7 +71,10 @@ impl Kind for EmbeddedWorkspace {
 
     fn published(&self) -> Option<u64> {
         let status = self.status.as_ref()?;
-        Some(hash_of((is_ready(&status.conditions), status.workspace_id.as_ref())))
+        Some(hash_of((
+            is_ready(&status.conditions),
+            status.workspace_id.as_ref(),
+        )))
     }
 
     fn forget<A: AirbyteApi>(&self, ctx: &Context<A>) {
@@ -86,6 +94,11 @@ pub fn token_secret_name(workspace: &EmbeddedWorkspace) -> String {
 /// Drops in-memory state and metrics of a workspace that is going away.
 pub fn forget<A: AirbyteApi>(ctx: &Context<A>, workspace: &EmbeddedWorkspace) {
     ctx.memory.forget(&workspace.uid().unwrap_or_default());
-    ctx.metrics
-        .forget_workspace(&workspace.namespace().unwrap_or_default(), &workspace.name_any());
+    ctx.metrics.forget_workspace(
+        &workspace.namespace().unwrap_or_default(),
+        &workspace.name_any(),
+    );
 }
+
+#[cfg(test)]
+mod driver_tests;

@@ -176,7 +176,11 @@ fn claims_problem<A: AirbyteApi>(
     status: &embedded_crds::EmbeddedWorkspaceStatus,
 ) -> Option<Outcome> {
     let allows_any = ctx.config.workspace_name_policy == WorkspaceNamePolicy::Any
-        || ctx.stores.namespace_label(namespace, NAMESPACE_POLICY_LABEL).as_deref() == Some("any");
+        || ctx
+            .stores
+            .namespace_label(namespace, NAMESPACE_POLICY_LABEL)
+            .as_deref()
+            == Some("any");
     let rivals: Vec<Claim> = ctx
         .stores
         .of::<EmbeddedWorkspace>()
@@ -212,7 +216,10 @@ fn claim(workspace: &EmbeddedWorkspace) -> Claim {
         workspace.spec.workspace_name.as_deref(),
     );
     Claim {
-        bound: workspace.status.as_ref().and_then(|s| s.workspace_name.as_deref())
+        bound: workspace
+            .status
+            .as_ref()
+            .and_then(|s| s.workspace_name.as_deref())
             == Some(effective.as_str()),
         namespace,
         name: workspace.name_any(),
@@ -260,7 +267,9 @@ async fn secret_state<A: AirbyteApi>(
         (Some(meta), _) if !token_secret::owned_by(&meta.metadata, &uid) => SecretState::Foreign,
         // Changed since we last saw it (edited, or never seen since a restart), or missing from
         // the cache although we wrote it: read it once.
-        (Some(_), _) | (None, Some(_)) => read_secret(workspace, ctx, namespace, secret_name).await?,
+        (Some(_), _) | (None, Some(_)) => {
+            read_secret(workspace, ctx, namespace, secret_name).await?
+        }
         (None, None) => SecretState::Missing,
     };
     Ok((state, cached.is_some()))
@@ -359,7 +368,10 @@ async fn check<A: AirbyteApi>(
         ctx.drift_checked(&basis.uid);
     }
     if plan::needs_name_check(basis, &checks) {
-        let found = ctx.airbyte.find_workspaces_named(&basis.workspace_name).await?;
+        let found = ctx
+            .airbyte
+            .find_workspaces_named(&basis.workspace_name)
+            .await?;
         checks.same_named = Some(found.into_iter().map(|w| w.id).collect());
     }
     Ok(checks)

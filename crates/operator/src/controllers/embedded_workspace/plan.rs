@@ -218,12 +218,69 @@ mod tests {
     #[test]
     fn reads_only_what_the_plan_needs() {
         let table: Vec<(&str, Basis, Reads)> = vec![
-            ("a steady workspace reads nothing", basis(), Reads::default()),
-            ("a due drift check validates the token", Basis { drift_due: true, ..basis() }, Reads { validate_token: true, check_status: false, routine: true }),
-            ("a source's report validates the token", Basis { token_suspect: true, ..basis() }, Reads { validate_token: true, check_status: false, routine: true }),
-            ("a suspended workspace's first visit reads its status", Basis { suspend: true, first_visit: true, ..basis() }, Reads { validate_token: false, check_status: true, routine: true }),
-            ("a spec change reads the status", Basis { generation_changed: true, ..basis() }, Reads { validate_token: false, check_status: true, routine: true }),
-            ("a mint that is due anyway reads nothing first", Basis { secret: SecretState::Missing, drift_due: true, ..basis() }, Reads::default()),
+            (
+                "a steady workspace reads nothing",
+                basis(),
+                Reads::default(),
+            ),
+            (
+                "a due drift check validates the token",
+                Basis {
+                    drift_due: true,
+                    ..basis()
+                },
+                Reads {
+                    validate_token: true,
+                    check_status: false,
+                    routine: true,
+                },
+            ),
+            (
+                "a source's report validates the token",
+                Basis {
+                    token_suspect: true,
+                    ..basis()
+                },
+                Reads {
+                    validate_token: true,
+                    check_status: false,
+                    routine: true,
+                },
+            ),
+            (
+                "a suspended workspace's first visit reads its status",
+                Basis {
+                    suspend: true,
+                    first_visit: true,
+                    ..basis()
+                },
+                Reads {
+                    validate_token: false,
+                    check_status: true,
+                    routine: true,
+                },
+            ),
+            (
+                "a spec change reads the status",
+                Basis {
+                    generation_changed: true,
+                    ..basis()
+                },
+                Reads {
+                    validate_token: false,
+                    check_status: true,
+                    routine: true,
+                },
+            ),
+            (
+                "a mint that is due anyway reads nothing first",
+                Basis {
+                    secret: SecretState::Missing,
+                    drift_due: true,
+                    ..basis()
+                },
+                Reads::default(),
+            ),
         ];
         for (case, basis, expected) in table {
             assert_eq!(reads(&basis), expected, "{case}");
@@ -232,11 +289,27 @@ mod tests {
 
     #[test]
     fn only_a_binding_mint_checks_the_name() {
-        let unbound = Basis { secret: SecretState::Missing, known_id: None, ..basis() };
+        let unbound = Basis {
+            secret: SecretState::Missing,
+            known_id: None,
+            ..basis()
+        };
         assert!(needs_name_check(&unbound, &Checks::default()));
-        let refresh = Basis { now: at(2300), ..basis() };
-        assert!(!needs_name_check(&refresh, &Checks::default()), "a refresh keeps the bound workspace");
-        let gone = Checks { airbyte_status: Some(None), ..Checks::default() };
-        assert!(needs_name_check(&basis(), &gone), "re-creating a deleted workspace binds again");
+        let refresh = Basis {
+            now: at(2300),
+            ..basis()
+        };
+        assert!(
+            !needs_name_check(&refresh, &Checks::default()),
+            "a refresh keeps the bound workspace"
+        );
+        let gone = Checks {
+            airbyte_status: Some(None),
+            ..Checks::default()
+        };
+        assert!(
+            needs_name_check(&basis(), &gone),
+            "re-creating a deleted workspace binds again"
+        );
     }
 }

@@ -34,7 +34,11 @@ pub async fn record<A: AirbyteApi>(
         _ => None,
     };
     let (minted_at, expires_at, workspace_id) = match &applied.minted {
-        Some(minted) => (minted.minted_at, minted.expires_at, Some(minted.workspace_id.clone())),
+        Some(minted) => (
+            minted.minted_at,
+            minted.expires_at,
+            Some(minted.workspace_id.clone()),
+        ),
         None => (
             stored.as_ref().map_or(basis.now, |s| s.minted_at),
             stored.as_ref().map_or(basis.now, |s| s.expires_at),
@@ -59,9 +63,19 @@ pub async fn record<A: AirbyteApi>(
         "token for workspace {} in Secret {}{}",
         basis.workspace_name,
         basis.secret_name,
-        if basis.suspend { " (workspace suspended)" } else { "" }
+        if basis.suspend {
+            " (workspace suspended)"
+        } else {
+            ""
+        }
     );
-    write_status(workspace, ctx, &Outcome::ready(Reason::TokenIssued, message), Some(fields)).await?;
+    write_status(
+        workspace,
+        ctx,
+        &Outcome::ready(Reason::TokenIssued, message),
+        Some(fields),
+    )
+    .await?;
     for note in applied.notes {
         ctx.publish(workspace, note);
     }
@@ -69,10 +83,18 @@ pub async fn record<A: AirbyteApi>(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    ctx.metrics
-        .set_token_expiry(&workspace.namespace().unwrap_or_default(), &workspace.name_any(), unix);
+    ctx.metrics.set_token_expiry(
+        &workspace.namespace().unwrap_or_default(),
+        &workspace.name_any(),
+        unix,
+    );
     let refresh = refresh::refresh_at(&basis.uid, minted_at, expires_at, basis.refresh_before);
-    Ok(Action::requeue(next_visit(ctx, &basis.uid, refresh, ctx.clock.now())))
+    Ok(Action::requeue(next_visit(
+        ctx,
+        &basis.uid,
+        refresh,
+        ctx.clock.now(),
+    )))
 }
 
 fn next_visit<A: AirbyteApi>(

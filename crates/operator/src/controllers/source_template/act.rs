@@ -38,7 +38,8 @@ pub async fn act<A: AirbyteApi>(
     }
     let api = SourceTemplate::api(ctx.client.clone(), template);
     let written = apply_metadata(&api, template, &metadata).await?;
-    ctx.memory.note_write(&super::uid(template), written.as_deref());
+    ctx.memory
+        .note_write(&super::uid(template), written.as_deref());
     match plan {
         Plan::Nothing { id } => Ok(Applied {
             id: Some(id),
@@ -49,7 +50,11 @@ pub async fn act<A: AirbyteApi>(
             ..Applied::default()
         }),
         Plan::Create { replaces } => create(ctx, observation, replaces).await,
-        Plan::Update { id, origin, changes } => update(ctx, id, origin, changes).await,
+        Plan::Update {
+            id,
+            origin,
+            changes,
+        } => update(ctx, id, origin, changes).await,
     }
 }
 
@@ -64,7 +69,9 @@ async fn create<A: AirbyteApi>(
         .create_source_template(&desired.create_request())
         .await?;
     for tag in &desired.tags {
-        ctx.airbyte.add_source_template_tag(&created.id, tag).await?;
+        ctx.airbyte
+            .add_source_template_tag(&created.id, tag)
+            .await?;
     }
     let mut notes = Vec::new();
     if let Some(old) = replaces {
@@ -112,7 +119,9 @@ async fn update<A: AirbyteApi>(
         Origin::Recovered => notes.push(Note::normal(
             EventReason::Adopted,
             EventAction::CreateTemplate,
-            format!("found Airbyte source template {id} from an interrupted create and took it over"),
+            format!(
+                "found Airbyte source template {id} from an interrupted create and took it over"
+            ),
         )),
     }
     if !changes.is_empty() {

@@ -23,7 +23,12 @@ use airbyte_client::AirbyteApi;
 use embedded_crds::conditions::is_ready;
 use embedded_crds::{SourceTemplate, SourceTemplateStatus};
 
-managed!(SourceTemplate, SourceTemplateStatus, "SourceTemplate", cluster);
+managed!(
+    SourceTemplate,
+    SourceTemplateStatus,
+    "SourceTemplate",
+    cluster
+);
 
 impl Kind for SourceTemplate {
     async fn reconcile<A: AirbyteApi>(
@@ -69,3 +74,6 @@ fn deletes_in_airbyte(template: &SourceTemplate) -> bool {
 fn uid(template: &SourceTemplate) -> String {
     template.uid().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod driver_tests;

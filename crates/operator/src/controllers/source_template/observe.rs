@@ -81,7 +81,8 @@ pub async fn observe<A: AirbyteApi>(
     let uid = super::uid(template);
     ctx.ensure_drift_scheduled(&uid);
     let look = changed || request_pending || ctx.drift_due(&uid);
-    let external = read_external(template, ctx, &status.template_id, look, &desired, intent).await?;
+    let external =
+        read_external(template, ctx, &status.template_id, look, &desired, intent).await?;
     Ok(Observation {
         desired,
         config_hash: hash,
@@ -115,7 +116,9 @@ async fn read_external<A: AirbyteApi>(
             }
         }
         (None, Some(id)) => match ctx.airbyte.get_source_template(&id).await {
-            Ok(found) if owned_by(&found, ctx.airbyte.organization_id()) => External::Adoptable(found),
+            Ok(found) if owned_by(&found, ctx.airbyte.organization_id()) => {
+                External::Adoptable(found)
+            }
             Ok(_) | Err(ApiError::NotFound { .. }) | Err(ApiError::Forbidden { .. }) => {
                 External::AdoptionMissing { id }
             }

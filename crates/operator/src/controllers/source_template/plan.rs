@@ -10,8 +10,7 @@ use crate::controllers::compare;
 use crate::controllers::convert::stream_selection_mode;
 use crate::controllers::secret_values::ResolvedConfig;
 use airbyte_client::models::{
-    CreateSourceTemplate, PatchSourceTemplate, SourceTemplate as ApiTemplate,
-    TemplateCustomization,
+    CreateSourceTemplate, PatchSourceTemplate, SourceTemplate as ApiTemplate, TemplateCustomization,
 };
 use embedded_crds::conditions::Reason;
 use embedded_crds::{EXTERNAL_ID, SourceTemplate, SourceTemplateSpec};
@@ -85,16 +84,24 @@ impl Changes {
 /// the masked answer hides a difference.
 pub fn changes(desired: &Desired, observed: &ApiTemplate, config_changed: bool) -> Changes {
     let name_differs = observed.name != desired.name;
-    let config_differs =
-        config_changed || !compare::same(&observed.partial_default_config, &desired.partial_default_config.0);
+    let config_differs = config_changed
+        || !compare::same(
+            &observed.partial_default_config,
+            &desired.partial_default_config.0,
+        );
     let customization_differs =
         desired.customization.is_some() && observed.customization != desired.customization;
-    let patch = (name_differs || config_differs || customization_differs).then(|| PatchSourceTemplate {
-        name: name_differs.then(|| desired.name.clone()),
-        partial_default_config: desired.partial_default_config.0.clone(),
-        propagate: desired.propagate,
-        customization: if customization_differs { desired.customization.clone() } else { None },
-    });
+    let patch =
+        (name_differs || config_differs || customization_differs).then(|| PatchSourceTemplate {
+            name: name_differs.then(|| desired.name.clone()),
+            partial_default_config: desired.partial_default_config.0.clone(),
+            propagate: desired.propagate,
+            customization: if customization_differs {
+                desired.customization.clone()
+            } else {
+                None
+            },
+        });
     let observed_tags: BTreeSet<String> = observed.tags.iter().cloned().collect();
     Changes {
         patch,
@@ -121,14 +128,22 @@ pub enum Plan {
     /// Make the template (again, if `replaces` names one deleted out of band).
     Create { replaces: Option<String> },
     /// Bring an existing template to the declared state (`changes` may be empty).
-    Update { id: String, origin: Origin, changes: Changes },
+    Update {
+        id: String,
+        origin: Origin,
+        changes: Changes,
+    },
     /// The user must change something.
     Stall { reason: Reason, message: String },
 }
 
 pub fn plan(template: &SourceTemplate, observation: &Observation) -> Plan {
     let desired = &observation.desired;
-    let adopt = template.metadata.annotations.as_ref().and_then(|a| a.get(EXTERNAL_ID));
+    let adopt = template
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(EXTERNAL_ID));
     match &observation.external {
         External::Unread { id } => Plan::Nothing { id: id.clone() },
         External::Found(found) => Plan::Update {
@@ -138,9 +153,13 @@ pub fn plan(template: &SourceTemplate, observation: &Observation) -> Plan {
         },
         External::Gone { id } if adopt == Some(id) => Plan::Stall {
             reason: Reason::AdoptionFailed,
-            message: format!("adopted template {id} no longer exists in Airbyte; remove the {EXTERNAL_ID} annotation to create a new one"),
+            message: format!(
+                "adopted template {id} no longer exists in Airbyte; remove the {EXTERNAL_ID} annotation to create a new one"
+            ),
         },
-        External::Gone { id } => Plan::Create { replaces: Some(id.clone()) },
+        External::Gone { id } => Plan::Create {
+            replaces: Some(id.clone()),
+        },
         External::Adoptable(found) => Plan::Update {
             id: found.id.clone(),
             origin: Origin::Annotation,
@@ -148,7 +167,9 @@ pub fn plan(template: &SourceTemplate, observation: &Observation) -> Plan {
         },
         External::AdoptionMissing { id } => Plan::Stall {
             reason: Reason::AdoptionFailed,
-            message: format!("{EXTERNAL_ID} {id}: no such template in this Airbyte organization; fix or remove the annotation"),
+            message: format!(
+                "{EXTERNAL_ID} {id}: no such template in this Airbyte organization; fix or remove the annotation"
+            ),
         },
         External::Recovered(found) => Plan::Update {
             id: found.id.clone(),
@@ -192,7 +213,10 @@ mod tests {
             name: "Postgres".into(),
             source_definition_id: Some("d".into()),
             tags: vec!["crm".into(), "eu".into()],
-            partial_default_config: json!({"port": 5432, "password": "**********"}).as_object().unwrap().clone(),
+            partial_default_config: json!({"port": 5432, "password": "**********"})
+                .as_object()
+                .unwrap()
+                .clone(),
             ..Default::default()
         }
     }
@@ -224,15 +248,101 @@ mod tests {
     #[test]
     fn plans_by_what_was_observed() {
         let table: Vec<(&str, &[(&str, &str)], External, bool, fn(&Plan) -> bool)> = vec![
-            ("a known template nobody asked about is left alone", &[], External::Unread { id: "t".into() }, false, |p| matches!(p, Plan::Nothing { id } if id == "t")),
-            ("a known template in sync needs no change", &[], External::Found(observed()), false, |p| matches!(p, Plan::Update { changes, origin: Origin::Known, .. } if changes.is_empty())),
-            ("a changed Secret sends the defaults although the answer is masked", &[], External::Found(observed()), true, |p| matches!(p, Plan::Update { changes, .. } if changes.patch.is_some())),
-            ("a template deleted out of band is created again", &[], External::Gone { id: "t".into() }, false, |p| matches!(p, Plan::Create { replaces: Some(id) } if id == "t")),
-            ("an adopted template that disappeared stalls", &[(EXTERNAL_ID, "t")], External::Gone { id: "t".into() }, false, |p| matches!(p, Plan::Stall { reason: Reason::AdoptionFailed, .. })),
-            ("an adoption id that names nothing stalls", &[(EXTERNAL_ID, "x")], External::AdoptionMissing { id: "x".into() }, false, |p| matches!(p, Plan::Stall { reason: Reason::AdoptionFailed, .. })),
-            ("a namesake this object did not create is never taken", &[], External::Taken { id: "x".into() }, false, |p| matches!(p, Plan::Stall { reason: Reason::TemplateNameTaken, .. })),
-            ("ours from an interrupted create is adopted", &[], External::Recovered(observed()), false, |p| matches!(p, Plan::Update { origin: Origin::Recovered, .. })),
-            ("nothing of the name is created", &[], External::Absent, false, |p| matches!(p, Plan::Create { replaces: None })),
+            (
+                "a known template nobody asked about is left alone",
+                &[],
+                External::Unread { id: "t".into() },
+                false,
+                |p| matches!(p, Plan::Nothing { id } if id == "t"),
+            ),
+            (
+                "a known template in sync needs no change",
+                &[],
+                External::Found(observed()),
+                false,
+                |p| matches!(p, Plan::Update { changes, origin: Origin::Known, .. } if changes.is_empty()),
+            ),
+            (
+                "a changed Secret sends the defaults although the answer is masked",
+                &[],
+                External::Found(observed()),
+                true,
+                |p| matches!(p, Plan::Update { changes, .. } if changes.patch.is_some()),
+            ),
+            (
+                "a template deleted out of band is created again",
+                &[],
+                External::Gone { id: "t".into() },
+                false,
+                |p| matches!(p, Plan::Create { replaces: Some(id) } if id == "t"),
+            ),
+            (
+                "an adopted template that disappeared stalls",
+                &[(EXTERNAL_ID, "t")],
+                External::Gone { id: "t".into() },
+                false,
+                |p| {
+                    matches!(
+                        p,
+                        Plan::Stall {
+                            reason: Reason::AdoptionFailed,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "an adoption id that names nothing stalls",
+                &[(EXTERNAL_ID, "x")],
+                External::AdoptionMissing { id: "x".into() },
+                false,
+                |p| {
+                    matches!(
+                        p,
+                        Plan::Stall {
+                            reason: Reason::AdoptionFailed,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "a namesake this object did not create is never taken",
+                &[],
+                External::Taken { id: "x".into() },
+                false,
+                |p| {
+                    matches!(
+                        p,
+                        Plan::Stall {
+                            reason: Reason::TemplateNameTaken,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "ours from an interrupted create is adopted",
+                &[],
+                External::Recovered(observed()),
+                false,
+                |p| {
+                    matches!(
+                        p,
+                        Plan::Update {
+                            origin: Origin::Recovered,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "nothing of the name is created",
+                &[],
+                External::Absent,
+                false,
+                |p| matches!(p, Plan::Create { replaces: None }),
+            ),
         ];
         for (case, annotations, external, changed, check) in table {
             let plan = plan(&template(annotations), &observation(external, changed));
@@ -257,7 +367,9 @@ mod tests {
     #[test]
     fn a_removed_default_is_drift() {
         let mut drifted = observed();
-        drifted.partial_default_config.insert("extra".into(), json!(1));
+        drifted
+            .partial_default_config
+            .insert("extra".into(), json!(1));
         assert!(changes(&desired(), &drifted, false).patch.is_some());
         let _ = Map::<String, Value>::new();
     }

@@ -41,9 +41,17 @@ pub async fn record<A: AirbyteApi>(
         "template {:?} is Airbyte source template {id}",
         observation.desired.name
     );
-    write_status(template, ctx, &Outcome::ready(Reason::Synced, message), Some(fields)).await?;
+    write_status(
+        template,
+        ctx,
+        &Outcome::ready(Reason::Synced, message),
+        Some(fields),
+    )
+    .await?;
     for note in applied.notes {
         ctx.publish(template, note);
     }
-    Ok(Action::requeue(ctx.until_drift(&uid).max(Duration::from_secs(1))))
+    Ok(Action::requeue(
+        ctx.until_drift(&uid).max(Duration::from_secs(1)),
+    ))
 }

@@ -1,0 +1,289 @@
+//! The middle test tier: reconcile drivers run against [`FakeAirbyte`] and a Kubernetes client
+//! whose answers are scripted ([`Script`]: each expected request, in order, with its answer; an
+//! unexpected request fails the test), with an injected clock and Events kept in memory.
+
+pub mod fake_airbyte;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use http::{Request, Response};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Client;
+use kube::client::Body;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher;
+use serde_json::Value;
+
+use super::clock::ManualClock;
+use super::context::{Context, Parts, Stores};
+use super::events::{CollectedEvents, Note};
+use crate::config::{OperatorConfig, WorkspaceNamePolicy};
+use crate::metrics::Metrics;
+use airbyte_client::OrganizationCredentials;
+use embedded_crds::{EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+
+pub use fake_airbyte::FakeAirbyte;
+
+type Answer = Box<dyn FnOnce(&Value) -> (u16, Value) + Send>;
+
+/// One expected request.
+struct Expected {
+    method: &'static str,
+    path: String,
+    answer: Answer,
+}
+
+/// A request the driver made.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+}
+
+/// The scripted apiserver: expected requests in order, and what was actually asked.
+#[derive(Clone, Default)]
+pub struct Script {
+    expected: Arc<Mutex<VecDeque<Expected>>>,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Script {
+    /// Expects `method` on a path containing `path` next; answers with `answer(request body)`.
+    pub fn expect(
+        &self,
+        method: &'static str,
+        path: &str,
+        answer: impl FnOnce(&Value) -> (u16, Value) + Send + 'static,
+    ) {
+        self.expected.lock().unwrap().push_back(Expected {
+            method,
+            path: path.to_string(),
+            answer: Box::new(answer),
+        });
+    }
+
+    /// Every expected request was made.
+    pub fn done(&self) {
+        let left: Vec<String> = self
+            .expected
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {}", e.method, e.path))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "expected requests not made: {left:?}; made: {:?}",
+            self.requests()
+        );
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn answer(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.seen.lock().unwrap().push(Seen {
+            method: method.to_string(),
+            path: path.to_string(),
+            body: body.clone(),
+        });
+        let next = self.expected.lock().unwrap().pop_front();
+        match next {
+            Some(expected) if expected.method == method && path.contains(&expected.path) => {
+                (expected.answer)(&body)
+            }
+            Some(expected) => panic!(
+                "expected {} {}, got {method} {path} with {body}",
+                expected.method, expected.path
+            ),
+            None => panic!("unexpected request {method} {path} with {body}"),
+        }
+    }
+
+    /// A client whose every request this script answers.
+    pub fn client(&self) -> Client {
+        let script = self.clone();
+        let service = tower::service_fn(move |request: Request<Body>| {
+            let script = script.clone();
+            async move {
+                let method = request.method().to_string();
+                let path = request.uri().to_string();
+                let bytes = request.into_body().collect_bytes().await?;
+                let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let (status, answer) = script.answer(&method, &path, body);
+                Ok::<_, kube::Error>(
+                    Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                        .unwrap(),
+                )
+            }
+        });
+        Client::new(service, "default")
+    }
+}
+
+/// Answers a server-side apply with the object the patch describes on top of `object`, at
+/// resourceVersion `version`.
+pub fn applied(object: Value, version: u64) -> impl FnOnce(&Value) -> (u16, Value) + Send {
+    move |patch| {
+        let mut merged = object;
+        merge(&mut merged, patch);
+        merged["metadata"]["resourceVersion"] = Value::String(version.to_string());
+        (200, merged)
+    }
+}
+
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge(target.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (target, patch) => *target = patch.clone(),
+    }
+}
+
+/// A Kubernetes `Status` error answer.
+pub fn status_error(code: u16) -> impl FnOnce(&Value) -> (u16, Value) + Send {
+    move |_| {
+        (
+            code,
+            serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": "NotFound", "message": "not found"}),
+        )
+    }
+}
+
+/// Everything a driver test needs.
+pub struct Harness {
+    pub airbyte: FakeAirbyte,
+    pub kube: Script,
+    pub clock: Arc<ManualClock>,
+    pub events: Arc<CollectedEvents>,
+    pub ctx: Arc<Context<FakeAirbyte>>,
+    workspaces: Writer<EmbeddedWorkspace>,
+    templates: Writer<SourceTemplate>,
+    sources: Writer<EmbeddedSource>,
+    secrets: Writer<PartialObjectMeta<Secret>>,
+    _namespaces: Writer<PartialObjectMeta<Namespace>>,
+}
+
+pub fn config() -> OperatorConfig {
+    OperatorConfig {
+        api_url: "http://127.0.0.1:1".parse().unwrap(),
+        organization_id: fake_airbyte::ORGANIZATION.into(),
+        credentials: OrganizationCredentials::AccessToken(airbyte_client::BearerToken::new("t")),
+        watch_namespace: None,
+        selector: None,
+        secret_namespace: "operator".into(),
+        workspace_name_policy: WorkspaceNamePolicy::Namespaced,
+        concurrency: 4,
+        max_requests_per_second: None,
+        drift_interval: Duration::from_secs(600),
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        leader_election: None,
+        allow_insecure_http: false,
+        identity: "test".into(),
+    }
+}
+
+impl Harness {
+    pub fn new(now: SystemTime) -> Harness {
+        let airbyte = FakeAirbyte::default();
+        airbyte.world().now = Some(now);
+        let kube = Script::default();
+        let clock = Arc::new(ManualClock::at(now));
+        let events = Arc::new(CollectedEvents::default());
+        let (workspace_store, workspaces) = reflector::store::<EmbeddedWorkspace>();
+        let (template_store, templates) = reflector::store::<SourceTemplate>();
+        let (source_store, sources) = reflector::store::<EmbeddedSource>();
+        let (secret_store, secrets) = reflector::store::<PartialObjectMeta<Secret>>();
+        let (namespace_store, namespaces) = reflector::store::<PartialObjectMeta<Namespace>>();
+        let mut stores = Stores::default();
+        stores.insert(workspace_store);
+        stores.insert(template_store);
+        stores.insert(source_store);
+        stores.secrets = Some(secret_store);
+        stores.namespaces = Some(namespace_store);
+        let parts = Parts {
+            events: events.clone(),
+            metrics: Arc::new(Metrics::new()),
+            stores,
+            clock: clock.clone(),
+            waker: None,
+        };
+        let ctx = Arc::new(Context::new(
+            kube.client(),
+            airbyte.clone(),
+            config(),
+            parts,
+        ));
+        Harness {
+            airbyte,
+            kube,
+            clock,
+            events,
+            ctx,
+            workspaces,
+            templates,
+            sources,
+            secrets,
+            _namespaces: namespaces,
+        }
+    }
+
+    pub fn put_workspace(&mut self, workspace: &EmbeddedWorkspace) {
+        self.workspaces
+            .apply_watcher_event(&watcher::Event::Apply(workspace.clone()));
+    }
+
+    pub fn put_template(&mut self, template: &SourceTemplate) {
+        self.templates
+            .apply_watcher_event(&watcher::Event::Apply(template.clone()));
+    }
+
+    pub fn put_source(&mut self, source: &EmbeddedSource) {
+        self.sources
+            .apply_watcher_event(&watcher::Event::Apply(source.clone()));
+    }
+
+    pub fn put_secret(&mut self, secret: &PartialObjectMeta<Secret>) {
+        self.secrets
+            .apply_watcher_event(&watcher::Event::Apply(secret.clone()));
+    }
+
+    /// The Events published so far.
+    pub fn notes(&self) -> Vec<Note> {
+        self.events
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, note)| note.clone())
+            .collect()
+    }
+}
+
+/// An object as the apiserver would hold it: uid, namespace, generation, creation time.
+pub fn stored<K: kube::Resource<DynamicType = ()> + serde::Serialize>(
+    mut object: K,
+    namespace: Option<&str>,
+    created: SystemTime,
+) -> K {
+    let meta = object.meta_mut();
+    meta.uid = Some(format!("uid-{}", meta.name.clone().unwrap_or_default()));
+    meta.namespace = namespace.map(str::to_string);
+    meta.generation = Some(1);
+    meta.resource_version = Some("1".into());
+    meta.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::try_from(created).unwrap(),
+    ));
+    object
+}
