@@ -1,5 +1,6 @@
-//! Contract tests: the Airbyte client against the strict simulator, endpoint by endpoint, and the
-//! failure modes a production operator meets (expired tokens, 403, 422, 429, 5xx, pagination).
+//! Contract tests: the Airbyte client against the simulator (which shares no code with it),
+//! endpoint by endpoint, in each of the simulator's modes, and the failure modes a production
+//! operator meets (expired and revoked tokens, 403, 422, 429, 5xx, paging, moved endpoints).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use airbyte_client::models::{
-    CreateSource, CreateSourceTemplate, MASKED_SECRET, PatchSource, PatchSourceTemplate, REGION_EU,
-    StreamSelectionMode, TagMode, TemplateCustomization, WidgetTokenPayload, WidgetTokenRequest,
+    CreateSource, CreateSourceTemplate, MASKED_SECRET, PatchSourceTemplate, StreamSelectionMode,
+    TagMode, TemplateCustomization, UpdateSource, WidgetTokenPayload, WidgetTokenRequest,
     WorkspaceQuery, WorkspaceStatus,
 };
 use airbyte_client::{
@@ -17,18 +18,34 @@ use airbyte_client::{
     WorkspaceApi,
 };
 use airbyte_sim::catalog::{FAKER_DEFINITION_ID, POSTGRES_DEFINITION_ID, STRIPE_DEFINITION_ID};
-use airbyte_sim::{FaultRule, STANDARD_FAKER_TEMPLATE_ID, SimConfig, Simulator};
+use airbyte_sim::{
+    AuthFailure, ErrorShape, FaultRule, Modes, STANDARD_FAKER_TEMPLATE_ID, SimConfig, Simulator,
+    TenantField,
+};
 use base64::Engine;
+use embedded_crds::REGION_EU;
 use serde_json::{Map, Value, json};
 
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+/// The project's tests run the simulator strict: unknown fields refused, answers checked
+/// against the reference.
 async fn simulator() -> Simulator {
-    Simulator::start(SimConfig::default(), loopback())
-        .await
-        .unwrap()
+    simulator_with(Modes::strict()).await
+}
+
+async fn simulator_with(modes: Modes) -> Simulator {
+    Simulator::start(
+        SimConfig {
+            modes,
+            ..SimConfig::default()
+        },
+        loopback(),
+    )
+    .await
+    .unwrap()
 }
 
 fn fast_retries(config: &mut ClientConfig) {
@@ -41,7 +58,7 @@ fn fast_retries(config: &mut ClientConfig) {
 }
 
 fn client(sim: &Simulator) -> AirbyteClient {
-    let mut config = sim.client_config();
+    let mut config = test_support::client_config(sim);
     fast_retries(&mut config);
     AirbyteClient::new(config).unwrap()
 }
@@ -66,19 +83,20 @@ async fn template(
     defaults: Value,
     tags: &[&str],
 ) -> String {
-    client
+    let id = client
         .create_source_template(&CreateSourceTemplate {
-            organization_id: client.organization_id().to_string(),
             actor_definition_id: definition.to_string(),
             partial_default_config: object(defaults),
             name: Some(format!("template {definition}")),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
             customization: None,
-            user_config_spec: None,
         })
         .await
         .unwrap()
-        .id
+        .id;
+    for tag in tags {
+        client.add_source_template_tag(&id, tag).await.unwrap();
+    }
+    id
 }
 
 #[tokio::test]
@@ -135,7 +153,7 @@ async fn widget_tokens_wrap_a_scoped_token_and_check_the_origin() {
     request.allowed_origin = "https://app.example.com/".into();
     match client.mint_widget_token(&request).await {
         Err(ApiError::Validation { errors, .. }) => {
-            assert_eq!(errors[0].path(), "body.allowed_origin")
+            assert_eq!(errors[0].field.as_deref(), Some("body.allowed_origin"))
         }
         other => panic!("expected 422, got {other:?}"),
     }
@@ -158,7 +176,8 @@ async fn source_templates_and_their_tags_round_trip() {
             &id,
             &PatchSourceTemplate {
                 name: Some("Postgres (EU)".into()),
-                partial_default_config: Some(object(json!({"port": 5433, "database": "app"}))),
+                partial_default_config: object(json!({"port": 5433, "database": "app"})),
+                propagate: false,
                 customization: Some(TemplateCustomization {
                     stream_selection_mode: StreamSelectionMode::Whitelist,
                     stream_whitelist: vec!["users".into()],
@@ -172,8 +191,7 @@ async fn source_templates_and_their_tags_round_trip() {
 
     let tagged = client.add_source_template_tag(&id, "gold").await.unwrap();
     assert_eq!(tagged.tags, ["crm", "eu", "gold"]);
-    let untagged = client.remove_source_template_tag(&id, "crm").await.unwrap();
-    assert_eq!(untagged.tags, ["eu", "gold"]);
+    client.remove_source_template_tag(&id, "crm").await.unwrap();
     assert_eq!(
         client.get_source_template(&id).await.unwrap().tags,
         ["eu", "gold"]
@@ -183,6 +201,7 @@ async fn source_templates_and_their_tags_round_trip() {
         .patch_source_template(
             &id,
             &PatchSourceTemplate {
+                partial_default_config: object(json!({"port": 5433})),
                 customization: Some(TemplateCustomization {
                     stream_selection_mode: StreamSelectionMode::Whitelist,
                     stream_whitelist: vec![],
@@ -244,12 +263,8 @@ async fn template_listing_applies_any_and_all() {
         .list_source_templates(&[], TagMode::Any)
         .await
         .unwrap());
-    assert!(everything.contains(&STANDARD_FAKER_TEMPLATE_ID.to_string()));
-    assert_eq!(
-        everything.len(),
-        4,
-        "organization templates plus the standard one"
-    );
+    assert!(!everything.contains(&STANDARD_FAKER_TEMPLATE_ID.to_string()));
+    assert_eq!(everything.len(), 3, "the organization's templates only");
 }
 
 #[tokio::test]
@@ -272,7 +287,7 @@ async fn template_tags_are_created_listed_and_deleted() {
         .collect();
     assert!(names.contains(&"tier-1".to_string()));
     let deleted = client.delete_template_tag("tier-1").await.unwrap();
-    assert_eq!(deleted.id, tag.id);
+    assert_eq!(deleted.id, Some(tag.id));
     assert!(
         client
             .delete_template_tag("tier-1")
@@ -283,7 +298,7 @@ async fn template_tags_are_created_listed_and_deleted() {
 }
 
 #[tokio::test]
-async fn sources_are_created_read_patched_and_deleted_with_a_scoped_token() {
+async fn sources_are_listed_by_workspace_and_replaced_with_put() {
     let sim = simulator().await;
     let client = client(&sim);
     let template_id = template(
@@ -322,31 +337,44 @@ async fn sources_are_created_read_patched_and_deleted_with_a_scoped_token() {
         created.source_config["lookback_window_days"], 1,
         "template defaults apply"
     );
-    assert_eq!(created.selected_connection_template_tags, ["s3"]);
+    assert_eq!(created.template_id(), Some(template_id.as_str()));
+    assert_eq!(
+        created.workspace_id, None,
+        "sources do not say their workspace"
+    );
 
-    let listed = client.list_sources(&scoped.token).await.unwrap();
+    let listed = client
+        .list_sources(&scoped.token, &scoped.workspace_id)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0].source_config.is_empty(),
+        "list items carry no config"
+    );
     let fetched = client.get_source(&scoped.token, &created.id).await.unwrap();
     assert_eq!(fetched.source_config["account_id"], "acct_1");
 
-    let patched = client
-        .patch_source(
+    let updated = client
+        .update_source(
             &scoped.token,
             &created.id,
-            &PatchSource {
+            &UpdateSource {
+                name: None,
                 source_config: Some(object(
                     json!({"account_id": "acct_2", "client_secret": MASKED_SECRET}),
                 )),
-                ..Default::default()
             },
         )
         .await
         .unwrap();
-    assert_eq!(patched.source_config["account_id"], "acct_2");
-    let stored = sim.state().world().sources[&created.id]
-        .source
-        .source_config
-        .clone();
+    assert_eq!(updated.source_config["account_id"], "acct_2");
+    assert_eq!(
+        count(&sim, Endpoint::SourceUpdate, 200),
+        1,
+        "with PUT, no fallback"
+    );
+    let stored = sim.state().world().sources[&created.id].own_config.clone();
     assert_eq!(
         stored["client_secret"], "sk_test_1",
         "a masked value keeps the stored secret"
@@ -408,7 +436,7 @@ async fn a_scoped_token_used_on_another_workspaces_source_is_forbidden() {
                     endpoint,
                     Endpoint::SourceGet | Endpoint::SourceDelete
                 ));
-                assert_eq!(detail, "Access denied to this resource");
+                assert_eq!(detail, "the source belongs to another workspace");
             }
             other => panic!("expected 403, got {other:?}"),
         }
@@ -464,7 +492,7 @@ async fn a_missing_required_field_not_covered_by_the_template_is_a_422_naming_it
     assert!(
         error
             .to_string()
-            .contains("body.source_config.username: field required"),
+            .contains("body.source_config.username: Field required"),
         "{error}"
     );
     assert!(
@@ -495,9 +523,9 @@ async fn an_expired_organization_token_is_reminted_transparently() {
         .unwrap();
     assert!(!minted.workspace_id.is_empty());
     assert_eq!(
-        count(&sim, Endpoint::ScopedTokenCreate, 401),
+        count(&sim, Endpoint::ScopedTokenCreate, 403),
         1,
-        "the stale token was refused once"
+        "the stale token was refused once (403, as the reference documents)"
     );
     assert_eq!(count(&sim, Endpoint::ScopedTokenCreate, 200), 1);
     assert_eq!(
@@ -510,20 +538,20 @@ async fn an_expired_organization_token_is_reminted_transparently() {
 #[tokio::test]
 async fn revoked_credentials_give_one_remint_then_a_clear_error() {
     let sim = simulator().await;
-    let mut config = sim.client_config();
+    let mut config = test_support::client_config(&sim);
     fast_retries(&mut config);
     config.credentials =
         OrganizationCredentials::AccessToken(BearerToken::new("not-a-valid-token"));
     let static_client = AirbyteClient::new(config).unwrap();
     let error = static_client.list_template_tags().await.unwrap_err();
-    assert!(matches!(error, ApiError::Unauthorized { .. }), "{error:?}");
+    assert!(matches!(error, ApiError::Forbidden { .. }), "{error:?}");
     assert_eq!(
-        count(&sim, Endpoint::TemplateTagsList, 401),
+        count(&sim, Endpoint::TemplateTagsList, 403),
         1,
         "a static token is not retried"
     );
 
-    let mut config = sim.client_config();
+    let mut config = test_support::client_config(&sim);
     fast_retries(&mut config);
     config.credentials = OrganizationCredentials::ClientCredentials {
         client_id: sim.state().config.client_id.clone(),
@@ -537,7 +565,7 @@ async fn revoked_credentials_give_one_remint_then_a_clear_error() {
     assert!(
         matches!(
             error,
-            ApiError::Unauthorized {
+            ApiError::Forbidden {
                 endpoint: Endpoint::ApplicationToken,
                 ..
             }
@@ -568,7 +596,7 @@ async fn concurrent_calls_share_one_organization_token_mint() {
 #[tokio::test]
 async fn the_request_budget_is_a_token_bucket_across_all_calls() {
     let sim = simulator().await;
-    let mut config = sim.client_config();
+    let mut config = test_support::client_config(&sim);
     fast_retries(&mut config);
     config.max_requests_per_second = std::num::NonZeroU32::new(10);
     let client = AirbyteClient::new(config).unwrap();
@@ -697,12 +725,12 @@ async fn persistent_server_errors_stop_after_the_attempt_budget() {
 }
 
 #[tokio::test]
-async fn client_errors_other_than_401_and_429_are_not_retried() {
+async fn client_errors_other_than_auth_failures_and_429_are_not_retried() {
     let sim = simulator().await;
     let client = client(&sim);
     assert!(
         client
-            .get_source_template("nope")
+            .get_source_template(&uuid::Uuid::new_v4().to_string())
             .await
             .unwrap_err()
             .is_not_found()
@@ -809,82 +837,6 @@ async fn workspaces_are_listed_across_three_pages_and_updated_and_deleted() {
 }
 
 #[tokio::test]
-async fn the_simulator_is_strict_about_headers_token_kinds_and_unknown_fields() {
-    let sim = simulator().await;
-    let client = client(&sim);
-    let org_token = client.organization_token().await.unwrap();
-    let scoped = client.mint_scoped_token("strict.main", None).await.unwrap();
-    let http = reqwest::Client::new();
-    let url = |path: &str| format!("{}{}", sim.url().as_str().trim_end_matches('/'), path);
-
-    let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
-        (
-            "scoped-token without X-Organization-Id",
-            http.post(url("/api/v1/embedded/scoped-token"))
-                .bearer_auth(org_token.expose())
-                .json(&json!({"workspace_name": "x"})),
-            401,
-        ),
-        (
-            "scoped-token with another organization",
-            http.post(url("/api/v1/embedded/scoped-token"))
-                .bearer_auth(org_token.expose())
-                .header("X-Organization-Id", uuid::Uuid::new_v4().to_string())
-                .json(&json!({"workspace_name": "x"})),
-            403,
-        ),
-        (
-            "scoped token on an organization endpoint",
-            http.get(url("/api/v1/workspaces"))
-                .bearer_auth(scoped.token.expose()),
-            401,
-        ),
-        (
-            "organization token on a workspace endpoint",
-            http.get(url("/api/v1/embedded/sources"))
-                .bearer_auth(org_token.expose())
-                .header("X-Organization-Id", sim.organization_id()),
-            401,
-        ),
-        (
-            "unknown body field",
-            http.post(url("/api/v1/embedded/scoped-token"))
-                .bearer_auth(org_token.expose())
-                .header("X-Organization-Id", sim.organization_id())
-                .json(&json!({"workspace_name": "x", "workspace_id": "y"})),
-            422,
-        ),
-        (
-            "wrong type",
-            http.post(url("/api/v1/embedded/scoped-token"))
-                .bearer_auth(org_token.expose())
-                .header("X-Organization-Id", sim.organization_id())
-                .json(&json!({"workspace_name": 42})),
-            422,
-        ),
-        (
-            "bad region uuid",
-            http.post(url("/api/v1/embedded/scoped-token"))
-                .bearer_auth(org_token.expose())
-                .header("X-Organization-Id", sim.organization_id())
-                .json(&json!({"workspace_name": "x", "region_id": "eu"})),
-            422,
-        ),
-        ("no token", http.get(url("/api/v1/workspaces")), 401),
-    ];
-    for (name, request, expected) in cases {
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(status, expected, "{name}: {body}");
-        assert!(
-            body.get("detail").is_some(),
-            "{name}: FastAPI shape: {body}"
-        );
-    }
-}
-
-#[tokio::test]
 async fn the_admin_surface_reports_counters_requests_state_and_revokes_tokens() {
     let sim = simulator().await;
     let client = client(&sim);
@@ -945,7 +897,7 @@ async fn the_admin_surface_reports_counters_requests_state_and_revokes_tokens() 
         .await
         .unwrap();
     let error = client.scoped_token_info(&scoped.token).await.unwrap_err();
-    assert!(matches!(error, ApiError::Unauthorized { .. }), "{error:?}");
+    assert!(matches!(error, ApiError::Forbidden { .. }), "{error:?}");
     client
         .mint_scoped_token("admin.main", None)
         .await
@@ -962,7 +914,7 @@ async fn the_admin_surface_reports_counters_requests_state_and_revokes_tokens() 
     let log = requests["requests"].as_array().unwrap();
     assert!(
         log.iter()
-            .any(|r| r["endpoint"] == "scoped_token_info" && r["status"] == 401)
+            .any(|r| r["endpoint"] == "scoped_token_info" && r["status"] == 403)
     );
     let text = requests.to_string();
     assert!(
@@ -1029,4 +981,368 @@ async fn a_redirect_never_carries_the_organization_token_to_another_host() {
         0,
         "the redirect was not followed"
     );
+}
+
+/// Records the fallbacks the client takes.
+#[derive(Default)]
+struct Fallbacks(std::sync::Mutex<Vec<(&'static str, &'static str)>>);
+
+impl CallObserver for Fallbacks {
+    fn observe(&self, _: Endpoint, _: Option<u16>, _: Duration) {}
+    fn fallback(&self, feature: &'static str, choice: &'static str) {
+        self.0.lock().unwrap().push((feature, choice));
+    }
+}
+
+fn observed_client(sim: &Simulator) -> (AirbyteClient, Arc<Fallbacks>) {
+    let mut config = test_support::client_config(sim);
+    fast_retries(&mut config);
+    let fallbacks = Arc::new(Fallbacks::default());
+    let client = AirbyteClient::with_observer(config, Some(fallbacks.clone())).unwrap();
+    (client, fallbacks)
+}
+
+/// Everything the operator does with the API, once.
+async fn operator_story(sim: &Simulator, client: &AirbyteClient, tenant: &str) {
+    let scoped = client.mint_scoped_token(tenant, None).await.unwrap();
+    let again = client.mint_scoped_token(tenant, None).await.unwrap();
+    assert_eq!(
+        scoped.workspace_id, again.workspace_id,
+        "idempotent by name"
+    );
+    let info = client.scoped_token_info(&scoped.token).await.unwrap();
+    assert_eq!(info.workspace_id, scoped.workspace_id);
+    let widget = WidgetTokenRequest {
+        workspace_name: tenant.into(),
+        allowed_origin: "https://app.example.com:8443".into(),
+        ..Default::default()
+    };
+    client.mint_widget_token(&widget).await.unwrap();
+    let found = client.find_workspaces_named(tenant).await.unwrap();
+    assert_eq!(found.len(), 1);
+
+    let id = template(
+        &client.clone(),
+        STRIPE_DEFINITION_ID,
+        json!({"lookback_window_days": 1}),
+        &["crm"],
+    )
+    .await;
+    let fetched = client.get_source_template(&id).await.unwrap();
+    assert_eq!(
+        fetched.source_definition_id.as_deref(),
+        Some(STRIPE_DEFINITION_ID)
+    );
+    assert_eq!(fetched.tags, ["crm"]);
+    client.remove_source_template_tag(&id, "crm").await.unwrap();
+    client
+        .patch_source_template(
+            &id,
+            &PatchSourceTemplate {
+                name: Some("Stripe".into()),
+                partial_default_config: object(json!({"lookback_window_days": 2})),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let request = CreateSource {
+        name: "billing".into(),
+        workspace_id: scoped.workspace_id.clone(),
+        source_template_id: id.clone(),
+        source_config: object(json!({"account_id": "acct_1", "client_secret": "sk_1"})),
+        selected_connection_template_tags: Some(vec!["s3".into()]),
+        selected_connection_template_tags_mode: Some(TagMode::Any),
+    };
+    let created = client.create_source(&scoped.token, &request).await.unwrap();
+    let listed = client
+        .list_sources(&scoped.token, &scoped.workspace_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        [created.id.clone()]
+    );
+    client
+        .update_source(
+            &scoped.token,
+            &created.id,
+            &UpdateSource {
+                name: Some("billing-2".into()),
+                source_config: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .get_source(&scoped.token, &created.id)
+            .await
+            .unwrap()
+            .name,
+        "billing-2"
+    );
+
+    // A refusal names the field whatever the error shape.
+    let mut incomplete = request.clone();
+    incomplete.source_config = object(json!({"account_id": "acct_1"}));
+    let error = client
+        .create_source(&scoped.token, &incomplete)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .fields()
+            .iter()
+            .any(|f| f.field.as_deref() == Some("body.source_config.client_secret")),
+        "{error}"
+    );
+    client
+        .delete_source(&scoped.token, &created.id)
+        .await
+        .unwrap();
+    client.delete_source_template(&id).await.unwrap();
+    let counts = sim.state().recorder.counts();
+    assert!(
+        counts.iter().all(|c| c.status != 500),
+        "the simulator's answers fit the reference: {counts:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_client_works_against_every_mode_of_the_simulator() {
+    let modes: Vec<(&str, Modes)> = vec![
+        ("the current reference, strict", Modes::strict()),
+        (
+            "FastAPI error bodies and 401 for a bad token",
+            Modes {
+                error_shape: ErrorShape::FastApi,
+                auth_failure: AuthFailure::Unauthorized,
+                ..Modes::strict()
+            },
+        ),
+        (
+            "without the deprecated paths",
+            Modes {
+                deprecated_paths: false,
+                ..Modes::strict()
+            },
+        ),
+        (
+            "a server of the embedded reference's era (deprecated paths only)",
+            Modes {
+                current_paths: false,
+                ..Modes::strict()
+            },
+        ),
+        (
+            "the Agent Engine reference's customer_name",
+            Modes {
+                tenant_field: TenantField::CustomerName,
+                ..Modes::strict()
+            },
+        ),
+        (
+            "one workspace per page",
+            Modes {
+                workspace_page_size: Some(1),
+                ..Modes::strict()
+            },
+        ),
+        (
+            "an account in several organizations",
+            Modes {
+                organization_header_required: true,
+                ..Modes::strict()
+            },
+        ),
+    ];
+    for (mode, modes) in modes {
+        let sim = simulator_with(modes).await;
+        let (client, _) = observed_client(&sim);
+        for other in ["neighbour-1.main", "neighbour-2.main"] {
+            client.mint_scoped_token(other, None).await.unwrap();
+        }
+        eprintln!("mode: {mode}");
+        operator_story(&sim, &client, "acme.main").await;
+    }
+}
+
+#[tokio::test]
+async fn token_endpoints_fall_back_to_the_deprecated_paths_once_and_remember_it() {
+    let sim = simulator_with(Modes {
+        current_paths: false,
+        ..Modes::strict()
+    })
+    .await;
+    let (client, fallbacks) = observed_client(&sim);
+    for name in ["a.main", "b.main", "c.main"] {
+        client.mint_scoped_token(name, None).await.unwrap();
+    }
+    let refused = sim
+        .state()
+        .recorder
+        .log_since(0)
+        .into_iter()
+        .filter(|r| r.status == 404)
+        .count();
+    assert_eq!(refused, 1, "the current path is tried once per process");
+    assert_eq!(
+        *fallbacks.0.lock().unwrap(),
+        [("token_paths", "/api/v1/embedded/*")]
+    );
+}
+
+#[tokio::test]
+async fn the_tenant_field_follows_the_server_after_one_refusal_naming_it() {
+    let sim = simulator_with(Modes {
+        tenant_field: TenantField::CustomerName,
+        ..Modes::strict()
+    })
+    .await;
+    let (client, fallbacks) = observed_client(&sim);
+    client.mint_scoped_token("a.main", None).await.unwrap();
+    client.mint_scoped_token("b.main", None).await.unwrap();
+    assert_eq!(count(&sim, Endpoint::ScopedTokenCreate, 422), 1);
+    assert_eq!(count(&sim, Endpoint::ScopedTokenCreate, 200), 2);
+    assert_eq!(
+        *fallbacks.0.lock().unwrap(),
+        [("tenant_field", "customer_name")]
+    );
+}
+
+#[tokio::test]
+async fn a_403_on_an_organization_call_re_mints_the_organization_token_once() {
+    let sim = simulator().await;
+    let client = client(&sim);
+    client.list_template_tags().await.unwrap();
+    sim.state().revoke_all_tokens();
+    client
+        .list_template_tags()
+        .await
+        .expect("re-minted after a 403");
+    assert_eq!(count(&sim, Endpoint::TemplateTagsList, 403), 1);
+    assert_eq!(count(&sim, Endpoint::ApplicationToken, 200), 2);
+}
+
+#[tokio::test]
+async fn a_refusal_that_survives_a_fresh_organization_token_is_forbidden_naming_the_endpoint() {
+    let sim = simulator().await;
+    let client = client(&sim);
+    // Every request is refused as a bad token would be, the fresh one included.
+    *sim.state().faults.lock().unwrap() = vec![FaultRule {
+        endpoints: vec!["template_tags_list".into()],
+        error_rate: 1.0,
+        status: 403,
+        ..Default::default()
+    }];
+    let error = client.list_template_tags().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ApiError::Forbidden {
+                endpoint: Endpoint::TemplateTagsList,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        count(&sim, Endpoint::TemplateTagsList, 403),
+        2,
+        "one retry with a fresh token"
+    );
+    assert!(
+        error.to_string().starts_with("template_tags_list:"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_template_change_reaches_existing_sources_only_when_propagated() {
+    let sim = simulator().await;
+    let client = client(&sim);
+    let id = template(&client, FAKER_DEFINITION_ID, json!({"count": 10}), &[]).await;
+    let scoped = client
+        .mint_scoped_token("acme.propagate", None)
+        .await
+        .unwrap();
+    let source = client
+        .create_source(
+            &scoped.token,
+            &CreateSource {
+                name: "faker".into(),
+                workspace_id: scoped.workspace_id.clone(),
+                source_template_id: id.clone(),
+                source_config: Map::new(),
+                selected_connection_template_tags: None,
+                selected_connection_template_tags_mode: None,
+            },
+        )
+        .await
+        .unwrap();
+    let count_now = |client: AirbyteClient, token: BearerToken, id: String| async move {
+        client.get_source(&token, &id).await.unwrap().source_config["count"].clone()
+    };
+    for (propagate, expected) in [(false, 10), (true, 30)] {
+        client
+            .patch_source_template(
+                &id,
+                &PatchSourceTemplate {
+                    partial_default_config: object(
+                        json!({"count": if propagate { 30 } else { 20 }}),
+                    ),
+                    propagate,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            count_now(client.clone(), scoped.token.clone(), source.id.clone()).await,
+            expected,
+            "propagate: {propagate}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_source_update_falls_back_to_patch_once_on_a_server_that_refuses_put() {
+    use axum::routing::any;
+    // A server of the October 2025 revision: sources are updated with PATCH only.
+    let app = axum::Router::new().route(
+        "/api/v1/embedded/sources/{id}",
+        any(|method: axum::http::Method| async move {
+            match method.as_str() {
+                "PATCH" => (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"id": "s", "name": "n"})),
+                ),
+                _ => (
+                    axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                    axum::Json(json!({"detail": "Method Not Allowed"})),
+                ),
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut config = ClientConfig::new(
+        format!("http://{addr}").parse().unwrap(),
+        "org",
+        OrganizationCredentials::AccessToken(BearerToken::new("t")),
+    );
+    fast_retries(&mut config);
+    let fallbacks = Arc::new(Fallbacks::default());
+    let client = AirbyteClient::with_observer(config, Some(fallbacks.clone())).unwrap();
+    let token = BearerToken::new("scoped");
+    for _ in 0..2 {
+        client
+            .update_source(&token, "s", &UpdateSource::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(*fallbacks.0.lock().unwrap(), [("source_update", "PATCH")]);
 }

@@ -32,8 +32,12 @@ pub struct AirbyteSimArgs {
     #[arg(long, default_value = "403", value_parser = ["401", "403"])]
     pub auth_failure_status: String,
     /// Serve only the current paths: the deprecated `/api/v1/embedded/*` token paths answer 404.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "only_deprecated_paths")]
     pub without_deprecated_paths: bool,
+    /// Serve only the deprecated `/api/v1/embedded/*` token paths, as a server of the embedded
+    /// reference's era did (the current `/api/v1/account/applications/*` ones answer 404).
+    #[arg(long)]
+    pub only_deprecated_paths: bool,
     /// Refuse request fields the reference does not name (the real API ignores them).
     #[arg(long)]
     pub strict: bool,
@@ -84,6 +88,7 @@ impl AirbyteSimArgs {
                 AuthFailure::Forbidden
             },
             deprecated_paths: !self.without_deprecated_paths,
+            current_paths: !self.only_deprecated_paths,
             strict: self.strict,
             organization_header_required: self.require_organization_header,
             tenant_field: match self.tenant_field {

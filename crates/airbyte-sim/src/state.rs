@@ -51,6 +51,9 @@ pub struct Modes {
     pub auth_failure: AuthFailure,
     /// Serve the deprecated `/api/v1/embedded/*` token paths (with a `Deprecation` header).
     pub deprecated_paths: bool,
+    /// Serve the current token paths; off, the simulator is a server of the embedded reference's
+    /// era, which had only the `/api/v1/embedded/*` ones.
+    pub current_paths: bool,
     /// Refuse request fields the reference does not name (the real API ignores them).
     pub strict: bool,
     /// Refuse requests without `X-Organization-Id` (an account in several organizations).
@@ -73,6 +76,7 @@ impl Default for Modes {
             error_shape: ErrorShape::Current,
             auth_failure: AuthFailure::Forbidden,
             deprecated_paths: true,
+            current_paths: true,
             strict: false,
             organization_header_required: false,
             tenant_field: TenantField::WorkspaceName,

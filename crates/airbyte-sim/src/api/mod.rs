@@ -81,8 +81,12 @@ pub fn router(state: &SimState) -> Router<Arc<SimState>> {
     let mut paths: BTreeMap<String, MethodRouter<Arc<SimState>>> = BTreeMap::new();
     for operation in &state.reference.operations {
         let method = method_filter(&operation.method);
-        let mut at = vec![operation.path.clone()];
-        if state.modes().deprecated_paths {
+        let older = !operation.deprecated_paths.is_empty();
+        let mut at = Vec::new();
+        if state.modes().current_paths || !older {
+            at.push(operation.path.clone());
+        }
+        if state.modes().deprecated_paths || !state.modes().current_paths {
             at.extend(operation.deprecated_paths.iter().cloned());
         }
         for path in at {
