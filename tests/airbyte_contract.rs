@@ -1062,7 +1062,7 @@ async fn operator_story(sim: &Simulator, client: &AirbyteClient, tenant: &str) {
         .unwrap();
     assert_eq!(
         listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
-        [created.id.clone()]
+        std::slice::from_ref(&created.id)
     );
     client
         .update_source(

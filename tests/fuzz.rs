@@ -1,17 +1,24 @@
 //! Property-based fuzzing (proptest) of what reads user or network input: secret-ref paths and
-//! the config merge, the Airbyte client's response parsing, the simulator's strict body parser,
-//! JWT claim reading, request classification. No input panics, and the merge obeys its stated
+//! the config merge, the Airbyte client's response parsing, the simulator's request checks
+//! against its reference, JWT claim reading, route lookup. No input panics, and the merge obeys its stated
 //! invariants. Case counts are bounded for CI (PROPTEST_CASES raises them for a longer run).
 
 use std::collections::BTreeMap;
 
-use airbyte_client::models::{CreateSource, ScopedTokenRequest};
 use airbyte_client::{ApiError, BearerToken, Endpoint};
-use airbyte_sim::fastapi::parse_body;
+use airbyte_sim::reference::{Reference, Strictness};
 use embedded_crds::{SecretKeyRef, SecretValueRef};
 use embedded_operator::controllers::secret_values::{merge, set_path};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
+
+/// The simulator's reference, loaded once (compiling its schemas takes a moment).
+static STRICT: std::sync::LazyLock<Reference> = std::sync::LazyLock::new(|| {
+    Reference::load(&Strictness {
+        refuse_unknown_fields: true,
+        tenant_field: "workspace_name".into(),
+    })
+});
 
 fn config() -> impl Strategy<Value = Map<String, Value>> {
     let leaf = prop_oneof![
@@ -102,9 +109,14 @@ proptest! {
     }
 
     #[test]
-    fn the_simulators_strict_parser_never_panics(body in prop::collection::vec(any::<u8>(), 0..256), text in ".{0,128}") {
-        let _ = parse_body::<ScopedTokenRequest>(&body);
-        let _ = parse_body::<CreateSource>(text.as_bytes());
+    fn the_simulators_request_checks_never_panic(body in prop::collection::vec(any::<u8>(), 0..256), query in ".{0,128}", value in config()) {
+        let reference = &*STRICT;
+        let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+        for operation in &reference.operations {
+            let _ = operation.check_body(parsed.as_ref(), false);
+            let _ = operation.check_body(Some(&Value::Object(value.clone())), true);
+            let _ = operation.check_query(&query);
+        }
     }
 
     #[test]
@@ -119,8 +131,10 @@ proptest! {
     }
 
     #[test]
-    fn request_classification_never_panics(method in "[A-Z]{0,7}", path in "(/[a-z_-]{0,12}){0,8}") {
-        let _ = Endpoint::classify(&method, &path);
-        let _ = Endpoint::classify(&method, &format!("/api/v1{path}"));
+    fn route_lookup_never_panics(method in "[A-Z]{0,7}", path in "(/[a-z_{}-]{0,12}){0,8}") {
+        let reference = &*STRICT;
+        let _ = reference.route(&method, &path);
+        let _ = reference.route(&method, &format!("/api/v1{path}"));
+        let _ = Endpoint::from_label(&path);
     }
 }

@@ -406,8 +406,7 @@ spec:
         "the Secret change in Airbyte",
         Duration::from_secs(60),
         || async {
-            (s.sim.state().world().sources.get(&id)?.source.source_config["username"]
-                == "reader-two")
+            (s.sim.state().world().sources.get(&id)?.config()["username"] == "reader-two")
                 .then_some(())
         },
     )

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use airbyte_client::models::PatchSource;
+use airbyte_client::models::UpdateSource;
 use airbyte_client::{Endpoint, SourceApi, TokenApi};
 use airbyte_sim::{FaultRule, STANDARD_FAKER_TEMPLATE_ID};
 use serde_json::json;
@@ -102,10 +102,10 @@ async fn a_source_deleted_or_changed_in_airbyte_is_restored_by_the_drift_check()
 
     // Changed out of band: restored.
     airbyte
-        .patch_source(
+        .update_source(
             &token,
             &first_id,
-            &PatchSource {
+            &UpdateSource {
                 source_config: Some(json!({"count": 99}).as_object().unwrap().clone()),
                 ..Default::default()
             },
@@ -116,11 +116,7 @@ async fn a_source_deleted_or_changed_in_airbyte_is_restored_by_the_drift_check()
         "the drift check to restore the config",
         Duration::from_secs(45),
         || async {
-            (s.sim.state().world().sources[&first_id]
-                .source
-                .source_config["count"]
-                == 7)
-                .then_some(())
+            (s.sim.state().world().sources[&first_id].config()["count"] == 7).then_some(())
         },
     )
     .await;
@@ -137,9 +133,7 @@ async fn a_source_deleted_or_changed_in_airbyte_is_restored_by_the_drift_check()
     )
     .await;
     assert_eq!(
-        s.sim.state().world().sources[&second_id]
-            .source
-            .source_config["count"],
+        s.sim.state().world().sources[&second_id].config()["count"],
         7
     );
     assert_eq!(s.sim.state().world().sources.len(), 1);

@@ -123,13 +123,10 @@ async fn assert_no_duplicates(s: &Scenario, client: &Client, expected: usize) {
         let mut seen = HashSet::new();
         for record in world.sources.values() {
             assert!(
-                seen.insert((
-                    record.source.workspace_id.clone(),
-                    record.source.name.clone()
-                )),
+                seen.insert((record.workspace_id.clone(), record.name.clone())),
                 "duplicate source {} in workspace {}",
-                record.source.name,
-                record.source.workspace_id
+                record.name,
+                record.workspace_id
             );
         }
         assert_eq!(world.sources.len(), expected, "sources in Airbyte");

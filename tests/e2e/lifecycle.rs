@@ -65,7 +65,7 @@ async fn changing_a_referenced_secret_updates_the_source_in_airbyte() {
     let id = source.status.clone().unwrap().source_id.unwrap();
     let hash = source.status.unwrap().config_hash.unwrap();
     assert_eq!(
-        s.sim.state().world().sources[&id].source.source_config["client_secret"],
+        s.sim.state().world().sources[&id].config()["client_secret"],
         "sk_first_value"
     );
 
@@ -77,8 +77,7 @@ async fn changing_a_referenced_secret_updates_the_source_in_airbyte() {
     ))
     .success();
     wait_for("the new Secret value in Airbyte", WAIT, || async {
-        (s.sim.state().world().sources[&id].source.source_config["client_secret"]
-            == "sk_second_value")
+        (s.sim.state().world().sources[&id].config()["client_secret"] == "sk_second_value")
             .then_some(())
     })
     .await;
@@ -93,7 +92,7 @@ async fn changing_a_referenced_secret_updates_the_source_in_airbyte() {
         "the same source was updated, not replaced"
     );
     assert_eq!(s.calls(Endpoint::SourcesCreate), 1);
-    assert!(s.calls(Endpoint::SourcePatch) >= 1);
+    assert!(s.calls(Endpoint::SourceUpdate) >= 1);
     s.assert_no_leaks(&["sk_first_value", "sk_second_value"]);
 }
 
@@ -360,14 +359,15 @@ async fn annotations_force_a_fresh_token_and_adopt_existing_objects() {
     let airbyte = s.airbyte();
     let existing_template = airbyte
         .create_source_template(&CreateSourceTemplate {
-            organization_id: s.sim.organization_id().to_string(),
             actor_definition_id: FAKER_DEFINITION_ID.into(),
             partial_default_config: serde_json::Map::new(),
             name: Some("Faker (made by hand)".into()),
-            tags: vec!["legacy".into()],
             customization: None,
-            user_config_spec: None,
         })
+        .await
+        .unwrap();
+    airbyte
+        .add_source_template_tag(&existing_template.id, "legacy")
         .await
         .unwrap();
     let workspace_id = status.workspace_id.unwrap();
@@ -436,10 +436,7 @@ async fn annotations_force_a_fresh_token_and_adopt_existing_objects() {
         ["managed"],
         "tags: only the difference was changed"
     );
-    assert_eq!(
-        world.sources[&existing_source.id].source.source_config["count"],
-        5
-    );
+    assert_eq!(world.sources[&existing_source.id].config()["count"], 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -489,16 +486,14 @@ async fn kstatus_reads_in_progress_until_a_generation_is_reconciled() {
         .workspace_id
         .unwrap();
     assert_eq!(
-        s.sim.state().world().workspaces[&id].workspace.status,
-        airbyte_client::models::WorkspaceStatus::Inactive,
+        s.sim.state().world().workspaces[&id].status,
+        "inactive",
         "suspend set the Airbyte workspace inactive"
     );
     s.apply(&workspace(&s, "main", "{suspend: false}"))
         .success();
     wait_for("the workspace to be active again", WAIT, || async {
-        (s.sim.state().world().workspaces[&id].workspace.status
-            == airbyte_client::models::WorkspaceStatus::Active)
-            .then_some(())
+        (s.sim.state().world().workspaces[&id].status == "active").then_some(())
     })
     .await;
 }

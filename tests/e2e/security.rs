@@ -108,7 +108,7 @@ spec:
             .world()
             .sources
             .values()
-            .all(|r| r.source.workspace_id != b_id),
+            .all(|r| r.workspace_id != b_id),
         "nothing was created in tenant B's workspace"
     );
 

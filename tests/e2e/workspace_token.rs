@@ -3,11 +3,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use airbyte_client::models::{CreateSource, REGION_EU, WidgetTokenPayload};
+use airbyte_client::models::{CreateSource, WidgetTokenPayload};
 use airbyte_client::{ApiError, BearerToken, SourceApi, TokenApi};
 use airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
 use airbyte_sim::catalog::STRIPE_DEFINITION_ID;
 use base64::Engine;
+use embedded_crds::REGION_EU;
 use serde_json::Map;
 
 use crate::support::operator::OperatorOptions;
@@ -123,7 +124,7 @@ spec:
     );
     assert_eq!(status.observed_generation, workspace.metadata.generation);
     let world_workspace = s.sim.state().world().workspaces[&text("workspaceId")].clone();
-    assert_eq!(world_workspace.workspace.name, format!("{ns}.main"));
+    assert_eq!(world_workspace.name, format!("{ns}.main"));
     assert_eq!(world_workspace.region_id, REGION_EU);
 
     // The token opens its own workspace and nothing else.
@@ -137,12 +138,14 @@ spec:
     let source_status = s.sources().get("stripe").await.unwrap().status.unwrap();
     let source_id = source_status.source_id.clone().unwrap();
     let source = airbyte.get_source(&token, &source_id).await.unwrap();
-    assert_eq!(source.workspace_id, text("workspaceId"));
-    assert_eq!(source.selected_connection_template_tags, ["s3"]);
-    let stored = s.sim.state().world().sources[&source_id]
-        .source
-        .source_config
-        .clone();
+    let stored = s.sim.state().world().sources[&source_id].clone();
+    assert_eq!(stored.workspace_id, text("workspaceId"));
+    assert_eq!(stored.connection_template_tags, ["s3"]);
+    assert_eq!(
+        source.template_id(),
+        source_status.source_template_id.as_deref()
+    );
+    let stored = stored.config();
     assert_eq!(
         stored["client_secret"], "sk_test_happy_path_value",
         "the Secret value reached Airbyte"

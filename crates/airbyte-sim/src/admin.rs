@@ -20,13 +20,15 @@ use super::state::SimState;
 
 /// Reads an admin body strictly (unknown fields refused): a typo in a test's fault rule must not
 /// silently do nothing.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|error| {
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({"message": format!("invalid admin request: {error}"), "errors": []})),
+        Box::new(
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"message": format!("invalid admin request: {error}"), "errors": []})),
+            )
+                .into_response(),
         )
-            .into_response()
     })
 }
 
@@ -108,7 +110,7 @@ async fn put_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Response
             *state.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults.rules;
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(error) => error,
+        Err(error) => *error,
     }
 }
 
@@ -135,7 +137,7 @@ async fn put_token_ttl(State(state): State<Arc<SimState>>, body: Bytes) -> Respo
             );
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(error) => error,
+        Err(error) => *error,
     }
 }
 
@@ -145,7 +147,7 @@ async fn put_clock(State(state): State<Arc<SimState>>, body: Bytes) -> Response 
             state.set_clock_offset(clock.offset_seconds);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(error) => error,
+        Err(error) => *error,
     }
 }
 
@@ -190,7 +192,7 @@ async fn add_workspace(State(state): State<Arc<SimState>>, body: Bytes) -> Respo
             Ok(id) => (StatusCode::CREATED, Json(json!({"id": id}))).into_response(),
             Err(error) => crate::errors::render(&error, Default::default(), Default::default()),
         },
-        Err(error) => error,
+        Err(error) => *error,
     }
 }
 
@@ -207,7 +209,7 @@ async fn put_quota(State(state): State<Arc<SimState>>, body: Bytes) -> Response 
             state.quota.set_limit(quota.requests_per_hour);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(error) => error,
+        Err(error) => *error,
     }
 }
 

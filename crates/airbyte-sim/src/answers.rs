@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Catalog, MASKED_SECRET, deep_merge};
+use crate::catalog::{Catalog, MASKED_SECRET};
 use crate::state::{
     ConnectionTemplateRecord, SourceRecord, TagRecord, TemplateRecord, WorkspaceRecord, World,
 };
@@ -82,7 +82,7 @@ fn template_of(record: &SourceRecord, world: &World) -> TemplateRecord {
 /// The configuration a source runs with: the template defaults it was made (or last propagated)
 /// with, and its own values over them.
 pub fn effective_config(record: &SourceRecord) -> Map<String, Value> {
-    deep_merge(&record.defaults, &record.own_config)
+    record.config()
 }
 
 pub fn source(record: &SourceRecord, world: &World, catalog: &Catalog) -> Value {

@@ -169,6 +169,14 @@ pub struct SourceRecord {
     pub updated_at: String,
 }
 
+impl SourceRecord {
+    /// The configuration the source runs with: its template defaults with its own values over
+    /// them (unmasked).
+    pub fn config(&self) -> Map<String, Value> {
+        crate::catalog::deep_merge(&self.defaults, &self.own_config)
+    }
+}
+
 /// A connection template, unmasked.
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnectionTemplateRecord {

@@ -45,6 +45,7 @@ use super::common::{Conditions, DeletionPolicy, SecretValueRef, TagFilter};
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.sourceTemplateRef) != has(self.sourceTemplateId)").message("set exactly one of sourceTemplateRef or sourceTemplateId"))]
+#[x_kube(validation = Rule::new("has(self.connectionTemplateTags) == has(oldSelf.connectionTemplateTags) && (!has(self.connectionTemplateTags) || self.connectionTemplateTags == oldSelf.connectionTemplateTags)").message("connectionTemplateTags cannot change: Airbyte applies the connection template selection only when it creates the source; delete the EmbeddedSource and create it again to change it").field_path(".connectionTemplateTags"))]
 pub struct EmbeddedSourceSpec {
     /// Display name of the source in Airbyte (default: `metadata.name`). Unique per workspace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,7 +71,10 @@ pub struct EmbeddedSourceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub source_config_secret_refs: Vec<SecretValueRef>,
-    /// Which connection templates apply to this source.
+    /// Which connection templates Airbyte makes this source's connections from: those with at
+    /// least one of `tags` (`mode: any`, the default) or with all of them (`mode: all`); no tags:
+    /// every connection template. Applied when the source is created and immutable afterwards
+    /// (the API cannot change it): to change it, delete the EmbeddedSource and create it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_template_tags: Option<TagFilter>,
     /// `Delete` (default): deleting this object deletes the Airbyte source. `Orphan`: leaves it.

@@ -42,7 +42,8 @@ use super::common::{Conditions, DeletionPolicy, TagFilter};
     ),
     printcolumn(
         name = "Token Expires",
-        type_ = "date",
+        type_ = "string",
+        description = "When the token in the Secret expires (RFC 3339, UTC)",
         json_path = ".status.tokenExpiresAt"
     ),
     printcolumn(

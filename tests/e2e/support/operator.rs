@@ -297,10 +297,13 @@ impl Drop for Operator {
     }
 }
 
-/// A simulator on a free loopback port with the given scoped-token lifetime.
+/// A simulator on a free loopback port with the given scoped-token lifetime, strict: a request
+/// field the reference does not name is refused, and every answer is checked against the
+/// reference.
 pub async fn simulator(scoped_token_ttl: Duration) -> Simulator {
     let config = SimConfig {
         scoped_token_ttl,
+        modes: airbyte_sim::Modes::strict(),
         ..SimConfig::default()
     };
     Simulator::start(config, "127.0.0.1:0".parse().unwrap())

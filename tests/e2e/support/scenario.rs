@@ -156,7 +156,7 @@ impl Scenario {
     /// An Airbyte client with the simulator's organization credentials (for tests that act on
     /// Airbyte out of band).
     pub fn airbyte(&self) -> AirbyteClient {
-        AirbyteClient::new(self.sim.client_config()).unwrap()
+        AirbyteClient::new(test_support::client_config(&self.sim)).unwrap()
     }
 
     /// Asserts that no token the simulator issued appears in the apiserver's audit log: every

@@ -489,18 +489,18 @@ pub(crate) fn namespace_watch(
         .reflect(writer)
         .for_each(move |event| {
             match &event {
-                Ok(watcher::Event::Apply(namespace)) => {
+                Ok(watcher::Event::Apply(namespace))
                     if labels.changed(
                         &namespace.name_any(),
                         hash_of(namespace.labels().get(label)),
-                    ) {
-                        bus.publish(&Change {
-                            kind: "Namespace",
-                            namespace: None,
-                            name: namespace.name_any(),
-                            owners: Vec::new(),
-                        });
-                    }
+                    ) =>
+                {
+                    bus.publish(&Change {
+                        kind: "Namespace",
+                        namespace: None,
+                        name: namespace.name_any(),
+                        owners: Vec::new(),
+                    });
                 }
                 Ok(watcher::Event::InitApply(namespace)) => {
                     labels.changed(

@@ -88,7 +88,7 @@ fn read(observation: &Observation) -> Result<(&Seen, BearerToken), Error> {
         Observation::Seen(seen) => seen
             .token
             .clone()
-            .map(|token| (seen, token))
+            .map(|token| (seen.as_ref(), token))
             .ok_or_else(|| Error::TokenUnavailable("no token was read for this source".into())),
         _ => Err(Error::TokenUnavailable(
             "nothing was read for this source".into(),

@@ -260,3 +260,120 @@ async fn a_source_waits_quietly_for_a_workspace_that_does_not_exist_yet() {
         kube::runtime::controller::Action::requeue(Duration::from_secs(2))
     );
 }
+
+#[tokio::test]
+async fn a_source_made_from_a_template_object_waits_for_it_then_uses_its_id() {
+    let mut harness = Harness::new(now());
+    with_workspace(&mut harness, "workspace-1");
+    let mut feed = source(now() - Duration::from_secs(60));
+    feed.spec.source_template_id = None;
+    feed.spec.source_template_ref = Some(embedded_crds::TemplateRef {
+        name: "faker".into(),
+    });
+    harness.kube.expect(
+        "PATCH",
+        "/embeddedsources/feed/status",
+        applied(json_of(&feed), 3),
+    );
+    EmbeddedSource::reconcile(Arc::new(feed.clone()), harness.ctx.clone())
+        .await
+        .unwrap();
+    let waiting = status_written(&harness);
+    assert_eq!(waiting["conditions"][0]["reason"], "TemplateNotReady");
+
+    let mut template = stored(
+        embedded_crds::SourceTemplate::new("faker", Default::default()),
+        None,
+        now(),
+    );
+    template.status = Some(embedded_crds::SourceTemplateStatus {
+        template_id: Some(TEMPLATE.into()),
+        conditions: ready(),
+        observed_generation: Some(1),
+        ..Default::default()
+    });
+    harness.put_template(&template);
+    feed.metadata.resource_version = Some("3".into());
+    harness.kube.expect(
+        "PATCH",
+        "/embeddedsources/feed?",
+        applied(json_of(&feed), 4),
+    );
+    harness.kube.expect(
+        "PATCH",
+        "/embeddedsources/feed/status",
+        applied(json_of(&feed), 5),
+    );
+    EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
+        .await
+        .unwrap();
+    harness.kube.done();
+    assert_eq!(status_written(&harness)["sourceTemplateId"], TEMPLATE);
+    assert_eq!(harness.kube.requests()[1].method, "PATCH");
+}
+
+#[tokio::test]
+async fn of_two_sources_claiming_one_name_the_older_wins_and_the_other_stalls() {
+    let mut harness = Harness::new(now());
+    with_workspace(&mut harness, "workspace-1");
+    let older = source(now() - Duration::from_secs(600));
+    let mut newer = source(now() - Duration::from_secs(60));
+    newer.metadata.name = Some("feed-2".into());
+    newer.metadata.uid = Some("uid-feed-2".into());
+    newer.spec.name = Some("feed".into());
+    harness.put_source(&older);
+    harness.put_source(&newer);
+    harness.kube.expect(
+        "PATCH",
+        "/embeddedsources/feed-2/status",
+        applied(json_of(&newer), 3),
+    );
+    EmbeddedSource::reconcile(Arc::new(newer), harness.ctx.clone())
+        .await
+        .unwrap();
+    harness.kube.done();
+    assert!(harness.airbyte.calls().is_empty());
+    assert_eq!(
+        status_written(&harness)["conditions"][0]["reason"],
+        "DuplicateSourceName"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_create_stalls_with_the_field_airbyte_named() {
+    let mut harness = Harness::new(now());
+    with_workspace(&mut harness, "workspace-1");
+    harness.airbyte.fail(
+        Endpoint::SourcesCreate,
+        airbyte_client::ApiError::from_response(
+            Endpoint::SourcesCreate,
+            422,
+            br#"{"message":"invalid","errors":[{"field":"body.source_config.count","message":"Input should be a valid integer","error_code":"int_type"}]}"#,
+            None,
+        ),
+    );
+    let feed = source(now() - Duration::from_secs(60));
+    harness.kube.expect(
+        "PATCH",
+        "/embeddedsources/feed?",
+        applied(json_of(&feed), 2),
+    );
+    harness.kube.expect(
+        "PATCH",
+        "/embeddedsources/feed/status",
+        applied(json_of(&feed), 3),
+    );
+    EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
+        .await
+        .unwrap();
+    harness.kube.done();
+    let condition = &status_written(&harness)["conditions"][0];
+    assert_eq!(condition["reason"], "ApiRejected");
+    assert!(
+        condition["message"]
+            .as_str()
+            .unwrap()
+            .contains("body.source_config.count"),
+        "{condition}"
+    );
+}

@@ -74,7 +74,7 @@ pub enum Observation {
         id: String,
         inputs: u64,
     },
-    Seen(Seen),
+    Seen(Box<Seen>),
 }
 
 #[derive(Debug)]
@@ -104,7 +104,7 @@ pub async fn observe<A: AirbyteApi>(
 ) -> Result<Observation, Error> {
     let dependencies = match dependencies(source, ctx) {
         Ok(found) => found,
-        Err(observation) => return Ok(observation),
+        Err(observation) => return Ok(*observation),
     };
     if let Some(problem) = duplicate_name(source, ctx) {
         return Ok(problem);
@@ -142,7 +142,7 @@ pub async fn observe<A: AirbyteApi>(
         });
     }
     let seen = seen(source, ctx, dependencies, inputs).await?;
-    Ok(Observation::Seen(seen))
+    Ok(Observation::Seen(Box::new(seen)))
 }
 
 async fn seen<A: AirbyteApi>(
@@ -256,10 +256,10 @@ async fn read_external<A: AirbyteApi>(
 fn dependencies<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
-) -> Result<Dependencies, Observation> {
+) -> Result<Dependencies, Box<Observation>> {
     let namespace = source.namespace().unwrap_or_default();
     let workspace_name = &source.spec.workspace_ref.name;
-    let waiting = |reason, message| Observation::Waiting { reason, message };
+    let waiting = |reason, message| Box::new(Observation::Waiting { reason, message });
     let Some(workspace) = ctx
         .stores
         .of::<EmbeddedWorkspace>()
@@ -317,10 +317,10 @@ fn dependencies<A: AirbyteApi>(
         }
         (None, Some(id)) => id.to_lowercase(),
         (None, None) => {
-            return Err(Observation::Invalid {
+            return Err(Box::new(Observation::Invalid {
                 reason: Reason::InvalidConfig,
                 message: "set spec.sourceTemplateRef or spec.sourceTemplateId".into(),
-            });
+            }));
         }
     };
     Ok(Dependencies {

@@ -247,7 +247,7 @@ mod tests {
     }
 
     fn seen(external: External, changed: bool) -> Observation {
-        Observation::Seen(Seen {
+        Observation::Seen(Box::new(Seen {
             desired: desired(),
             config_hash: "h".into(),
             changed,
@@ -257,12 +257,20 @@ mod tests {
             inputs: None,
             external,
             token: None,
-        })
+        }))
     }
+
+    /// (case, annotations, what was observed, what the plan must be)
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        Observation,
+        fn(&Plan) -> bool,
+    );
 
     #[test]
     fn plans_by_what_was_observed() {
-        let table: Vec<(&str, &[(&str, &str)], Observation, fn(&Plan) -> bool)> = vec![
+        let table: Vec<Case> = vec![
             (
                 "a missing workspace is waited for",
                 &[],

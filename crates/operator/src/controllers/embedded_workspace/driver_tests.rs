@@ -214,3 +214,73 @@ async fn a_foreign_secret_of_the_tokens_name_is_never_touched() {
         "SecretConflict"
     );
 }
+
+#[tokio::test]
+async fn a_steady_workspace_reads_nothing_until_its_drift_check_then_checks_its_token_once() {
+    let mut harness = Harness::new(now());
+    let mut main = workspace();
+    let id = harness.airbyte.add_workspace("tenant-a.main");
+    main.status = Some(EmbeddedWorkspaceStatus {
+        workspace_id: Some(id.clone()),
+        workspace_name: Some("tenant-a.main".into()),
+        observed_generation: Some(1),
+        ..Default::default()
+    });
+    let settings =
+        super::token_secret::settings_hash(&["tenant-a.main", embedded_crds::REGION_US, ""]);
+    harness.ctx.memory.record_secret(
+        "uid-main",
+        Some(RecordedSecret {
+            name: "main-airbyte-token".into(),
+            version: 5,
+            token: StoredToken {
+                minted_at: now(),
+                expires_at: now() + Duration::from_secs(100 * 3600),
+                settings_hash: settings,
+                intact: true,
+            },
+        }),
+    );
+    harness.ctx.memory.remember_token(
+        "uid-main",
+        crate::controllers::memory::CachedToken {
+            token: airbyte_client::BearerToken::new(format!("token-{id}-1")),
+            workspace_id: id.clone(),
+            expires_at: now() + Duration::from_secs(100 * 3600),
+        },
+    );
+    harness.put_secret(&PartialObjectMeta {
+        metadata: ObjectMeta {
+            name: Some("main-airbyte-token".into()),
+            namespace: Some("tenant-a".into()),
+            resource_version: Some("5".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    harness.kube.expect(
+        "PATCH",
+        "/embeddedworkspaces/main/status",
+        applied(json_of(&main), 6),
+    );
+    EmbeddedWorkspace::reconcile(Arc::new(main.clone()), harness.ctx.clone())
+        .await
+        .unwrap();
+    assert!(
+        harness.airbyte.calls().is_empty(),
+        "nothing read before the drift check"
+    );
+
+    harness.clock.advance(Duration::from_secs(601));
+    main.metadata.resource_version = Some("6".into());
+    harness.kube.expect(
+        "PATCH",
+        "/embeddedworkspaces/main/status",
+        applied(json_of(&main), 7),
+    );
+    EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
+        .await
+        .unwrap();
+    harness.kube.done();
+    assert_eq!(harness.airbyte.calls(), [Endpoint::ScopedTokenInfo]);
+}

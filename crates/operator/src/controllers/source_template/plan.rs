@@ -245,9 +245,18 @@ mod tests {
         }
     }
 
+    /// (case, annotations, what was observed, whether inputs changed, what the plan must be)
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        External,
+        bool,
+        fn(&Plan) -> bool,
+    );
+
     #[test]
     fn plans_by_what_was_observed() {
-        let table: Vec<(&str, &[(&str, &str)], External, bool, fn(&Plan) -> bool)> = vec![
+        let table: Vec<Case> = vec![
             (
                 "a known template nobody asked about is left alone",
                 &[],

@@ -151,16 +151,6 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-/// A Kubernetes `Status` error answer.
-pub fn status_error(code: u16) -> impl FnOnce(&Value) -> (u16, Value) + Send {
-    move |_| {
-        (
-            code,
-            serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": "NotFound", "message": "not found"}),
-        )
-    }
-}
-
 /// Everything a driver test needs.
 pub struct Harness {
     pub airbyte: FakeAirbyte,
