@@ -1,10 +1,9 @@
 //! Connection templates (organization token): where tenants' data lands and how it syncs.
 //! Created without tags (the create schema has none) and tagged afterwards.
 
-use std::future::Future;
-
 use reqwest::Method;
 
+use super::api::ConnectionTemplateApi;
 use super::client::{Auth, Call};
 use super::models::{
     ConnectionTemplate, CreateConnectionTemplate, CronDescription, Page, PatchConnectionTemplate,
@@ -14,47 +13,6 @@ use super::templates::segment;
 use super::{AirbyteClient, ApiError, Endpoint};
 
 const CONNECTIONS: &str = "/api/v1/integrations/templates/connections";
-
-pub trait ConnectionTemplateApi {
-    fn create_connection_template(
-        &self,
-        request: &CreateConnectionTemplate,
-    ) -> impl Future<Output = Result<ConnectionTemplate, ApiError>> + Send;
-    fn get_connection_template(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<ConnectionTemplate, ApiError>> + Send;
-    fn list_connection_templates(
-        &self,
-        tags: &[String],
-        mode: TagMode,
-    ) -> impl Future<Output = Result<Vec<ConnectionTemplate>, ApiError>> + Send;
-    fn patch_connection_template(
-        &self,
-        id: &str,
-        patch: &PatchConnectionTemplate,
-    ) -> impl Future<Output = Result<ConnectionTemplate, ApiError>> + Send;
-    /// Deletes a template; one that is already gone counts as deleted.
-    fn delete_connection_template(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send;
-    fn add_connection_template_tag(
-        &self,
-        id: &str,
-        tag: &str,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send;
-    fn remove_connection_template_tag(
-        &self,
-        id: &str,
-        tag: &str,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send;
-    /// Whether a Quartz cron expression is valid, and what it means in words.
-    fn describe_cron(
-        &self,
-        expression: &str,
-    ) -> impl Future<Output = Result<CronDescription, ApiError>> + Send;
-}
 
 impl ConnectionTemplateApi for AirbyteClient {
     async fn create_connection_template(

@@ -6,6 +6,7 @@
 //! `compat` remembers which revision of the API the server speaks (paths, field names, methods),
 //! learnt by trying the current reference first.
 
+pub mod api;
 pub mod client;
 mod compat;
 pub mod connection_templates;
@@ -19,19 +20,18 @@ pub mod token;
 pub mod tokens;
 pub mod workspaces;
 
+pub use api::{
+    ConnectionTemplateApi, SourceApi, SourceTemplateApi, TemplateTagApi, TokenApi, WorkspaceApi,
+};
 pub use client::{
     AirbyteClient, CallObserver, ClientConfig, DEFAULT_API_URL, OrganizationCredentials,
     RetryPolicy,
 };
 pub use compat::TENANT_FIELDS;
-pub use connection_templates::ConnectionTemplateApi;
 pub use endpoint::Endpoint;
 pub use error::{ApiError, FieldError};
-pub use sources::SourceApi;
-pub use templates::{SourceTemplateApi, TemplateTagApi};
 pub use token::{BearerToken, ScopedToken};
-pub use tokens::{SCOPED_TOKEN_LIFETIME, TokenApi};
-pub use workspaces::WorkspaceApi;
+pub use tokens::SCOPED_TOKEN_LIFETIME;
 
 /// Everything the controllers need from Airbyte. Implemented by [`AirbyteClient`]; a controller is
 /// generic over it so its decisions can be exercised without HTTP.

@@ -1,49 +1,15 @@
 //! Sources in a tenant workspace (scoped token): create, list by workspace, get, update (`PUT`, or
 //! `PATCH` on a server of the October 2025 revision, learnt once from a 405), delete.
 
-use std::future::Future;
-
 use reqwest::Method;
 
+use super::api::SourceApi;
 use super::client::{Auth, Call};
 use super::models::{CreateSource, Page, Source, UpdateSource};
 use super::templates::segment;
 use super::{AirbyteClient, ApiError, BearerToken, Endpoint};
 
 const SOURCES: &str = "/api/v1/embedded/sources";
-
-pub trait SourceApi {
-    fn create_source(
-        &self,
-        token: &BearerToken,
-        request: &CreateSource,
-    ) -> impl Future<Output = Result<Source, ApiError>> + Send;
-    fn get_source(
-        &self,
-        token: &BearerToken,
-        id: &str,
-    ) -> impl Future<Output = Result<Source, ApiError>> + Send;
-    /// The sources of a workspace (list items: no configuration).
-    fn list_sources(
-        &self,
-        token: &BearerToken,
-        workspace_id: &str,
-    ) -> impl Future<Output = Result<Vec<Source>, ApiError>> + Send;
-    /// Replaces a source's name and configuration. The connection template selection cannot be
-    /// changed after creation.
-    fn update_source(
-        &self,
-        token: &BearerToken,
-        id: &str,
-        update: &UpdateSource,
-    ) -> impl Future<Output = Result<Source, ApiError>> + Send;
-    /// Deletes a source; one that is already gone counts as deleted.
-    fn delete_source(
-        &self,
-        token: &BearerToken,
-        id: &str,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send;
-}
 
 impl SourceApi for AirbyteClient {
     async fn create_source(

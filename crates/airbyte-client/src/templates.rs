@@ -1,10 +1,9 @@
 //! Source templates and their tags (organization token). Templates are created without tags (the
 //! create schema has none) and tagged afterwards; untagging answers only `{deleted_at}`.
 
-use std::future::Future;
-
 use reqwest::Method;
 
+use super::api::{SourceTemplateApi, TemplateTagApi};
 use super::client::{Auth, Call};
 use super::models::{
     CreateSourceTemplate, CreateTag, Deleted, Page, PatchSourceTemplate, SourceTemplate, TagMode,
@@ -14,55 +13,6 @@ use super::{AirbyteClient, ApiError, Endpoint};
 
 const TEMPLATES: &str = "/api/v1/integrations/templates/sources";
 const TAGS: &str = "/api/v1/integrations/templates/tags";
-
-pub trait SourceTemplateApi {
-    fn create_source_template(
-        &self,
-        request: &CreateSourceTemplate,
-    ) -> impl Future<Output = Result<SourceTemplate, ApiError>> + Send;
-    fn get_source_template(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<SourceTemplate, ApiError>> + Send;
-    /// The organization's templates, filtered by tags (list items: no configuration, and in the
-    /// embedded reference no definition id).
-    fn list_source_templates(
-        &self,
-        tags: &[String],
-        mode: TagMode,
-    ) -> impl Future<Output = Result<Vec<SourceTemplate>, ApiError>> + Send;
-    fn patch_source_template(
-        &self,
-        id: &str,
-        patch: &PatchSourceTemplate,
-    ) -> impl Future<Output = Result<SourceTemplate, ApiError>> + Send;
-    /// Deletes a template; a template that is already gone counts as deleted.
-    fn delete_source_template(&self, id: &str)
-    -> impl Future<Output = Result<(), ApiError>> + Send;
-    fn add_source_template_tag(
-        &self,
-        id: &str,
-        tag: &str,
-    ) -> impl Future<Output = Result<SourceTemplate, ApiError>> + Send;
-    fn remove_source_template_tag(
-        &self,
-        id: &str,
-        tag: &str,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send;
-}
-
-pub trait TemplateTagApi {
-    fn create_template_tag(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<TemplateTag, ApiError>> + Send;
-    fn list_template_tags(&self)
-    -> impl Future<Output = Result<Vec<TemplateTag>, ApiError>> + Send;
-    fn delete_template_tag(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Deleted, ApiError>> + Send;
-}
 
 /// Path segment escaping for ids and tag names (a tag name may hold `/` or spaces).
 pub(crate) fn segment(text: &str) -> String {

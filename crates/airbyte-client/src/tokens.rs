@@ -5,13 +5,13 @@
 //! process. The tenant field: `workspace_name` (the current guide); a 422 that names
 //! `customer_name` or `external_user_id` switches to that one, once.
 
-use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::api::TokenApi;
 use super::client::{Auth, Call};
 use super::compat::{TENANT_FIELDS, tenant_field_asked_for};
 use super::models::{ScopedTokenInfo, TokenResponse, WidgetTokenRequest};
@@ -28,28 +28,6 @@ const DEPRECATED_INFO: [&str; 2] = [
     "/api/v1/embedded/scoped-token/info",
     "/api/v1/embedded/scoped-token-info",
 ];
-
-pub trait TokenApi {
-    /// Mints a token for `workspace_name`, creating the workspace if it does not exist yet
-    /// (idempotent by name). The workspace id comes from the token's scope claim, or from
-    /// `scoped-token/info` when the token does not carry it.
-    fn mint_scoped_token(
-        &self,
-        workspace_name: &str,
-        region_id: Option<&str>,
-    ) -> impl Future<Output = Result<ScopedToken, ApiError>> + Send;
-
-    fn scoped_token_info(
-        &self,
-        token: &BearerToken,
-    ) -> impl Future<Output = Result<ScopedTokenInfo, ApiError>> + Send;
-
-    /// Mints a widget token (base64 of `{token, widgetUrl}`) for one workspace and origin.
-    fn mint_widget_token(
-        &self,
-        request: &WidgetTokenRequest,
-    ) -> impl Future<Output = Result<BearerToken, ApiError>> + Send;
-}
 
 #[derive(Serialize)]
 struct ScopedTokenBody<'a> {

@@ -1,49 +1,14 @@
 //! Workspaces of the organization (organization token).
 
-use std::future::Future;
-
 use reqwest::Method;
 
+use super::api::WorkspaceApi;
 use super::client::{Auth, Call};
 use super::models::{Page, UpdateWorkspace, Workspace, WorkspaceQuery, WorkspaceStatus};
 use super::templates::segment;
 use super::{AirbyteClient, ApiError, Endpoint};
 
 const WORKSPACES: &str = "/api/v1/workspaces";
-
-pub trait WorkspaceApi {
-    /// One page of workspaces; pass the previous page's cursor to continue.
-    fn list_workspaces_page(
-        &self,
-        query: &WorkspaceQuery,
-        cursor: Option<&str>,
-    ) -> impl Future<Output = Result<(Vec<Workspace>, Option<String>), ApiError>> + Send;
-    /// Every matching workspace, following the cursor across pages.
-    fn list_workspaces(
-        &self,
-        query: &WorkspaceQuery,
-    ) -> impl Future<Output = Result<Vec<Workspace>, ApiError>> + Send;
-    /// The workspaces named exactly `name` (the API matches `name_contains` without regard to
-    /// case and pages its answer: every page is read, then names are compared exactly). More
-    /// than one means a name minting cannot tell apart.
-    fn find_workspaces_named(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Vec<Workspace>, ApiError>> + Send;
-    fn get_workspace(&self, id: &str) -> impl Future<Output = Result<Workspace, ApiError>> + Send;
-    fn update_workspace(
-        &self,
-        id: &str,
-        update: &UpdateWorkspace,
-    ) -> impl Future<Output = Result<Workspace, ApiError>> + Send;
-    fn set_workspace_status(
-        &self,
-        id: &str,
-        status: WorkspaceStatus,
-    ) -> impl Future<Output = Result<Workspace, ApiError>> + Send;
-    /// Deletes a workspace with all its sources and connections; one already gone counts as deleted.
-    fn delete_workspace(&self, id: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
-}
 
 impl WorkspaceApi for AirbyteClient {
     async fn list_workspaces_page(

@@ -111,6 +111,24 @@ pub struct LeaderElection {
     pub lease_seconds: u64,
 }
 
+/// The organization credentials from the environment: client credentials, or a ready token.
+fn credentials_from_env() -> Result<OrganizationCredentials, String> {
+    match (
+        env("AIRBYTE_CLIENT_ID"),
+        env("AIRBYTE_CLIENT_SECRET"),
+        env("AIRBYTE_ACCESS_TOKEN"),
+    ) {
+        (Some(client_id), Some(secret), _) => Ok(OrganizationCredentials::ClientCredentials {
+            client_id,
+            client_secret: SecretString::from(secret),
+        }),
+        (None, None, Some(token)) => Ok(OrganizationCredentials::AccessToken(BearerToken::new(token))),
+        (Some(_), None, _) => Err("AIRBYTE_CLIENT_ID is set but AIRBYTE_CLIENT_SECRET is missing".into()),
+        (None, Some(_), _) => Err("AIRBYTE_CLIENT_SECRET is set but AIRBYTE_CLIENT_ID is missing".into()),
+        (None, None, None) => Err("missing Airbyte credentials: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN".into()),
+    }
+}
+
 /// Reads an environment variable, treating an empty value as unset.
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -125,28 +143,7 @@ impl RunArgs {
             .ok_or("missing --organization-id (or AIRBYTE_ORGANIZATION_ID)")?;
         uuid::Uuid::parse_str(&organization_id)
             .map_err(|_| format!("--organization-id {organization_id:?} is not a UUID"))?;
-        let credentials = match (
-            env("AIRBYTE_CLIENT_ID"),
-            env("AIRBYTE_CLIENT_SECRET"),
-            env("AIRBYTE_ACCESS_TOKEN"),
-        ) {
-            (Some(client_id), Some(secret), _) => OrganizationCredentials::ClientCredentials {
-                client_id,
-                client_secret: SecretString::from(secret),
-            },
-            (None, None, Some(token)) => {
-                OrganizationCredentials::AccessToken(BearerToken::new(token))
-            }
-            (Some(_), None, _) => {
-                return Err("AIRBYTE_CLIENT_ID is set but AIRBYTE_CLIENT_SECRET is missing".into());
-            }
-            (None, Some(_), _) => {
-                return Err("AIRBYTE_CLIENT_SECRET is set but AIRBYTE_CLIENT_ID is missing".into());
-            }
-            (None, None, None) => {
-                return Err("missing Airbyte credentials: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN".into());
-            }
-        };
+        let credentials = credentials_from_env()?;
         airbyte_client::client::check_url(&self.api_url, self.allow_insecure_http)
             .map_err(|e| format!("--api-url: {e}"))?;
         if self.concurrency == 0 {

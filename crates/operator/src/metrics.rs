@@ -72,66 +72,57 @@ fn histogram() -> Histogram {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("airbyte_embedded_operator");
-        let reconciles = Family::<OutcomeLabels, Counter>::default();
-        let reconcile_errors = Family::<OutcomeLabels, Counter>::default();
-        let reconcile_duration =
-            Family::<KindLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
-        let api_calls = Family::<CallLabels, Counter>::default();
-        let api_call_duration =
-            Family::<KindLabels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
-        let token_expiry = Family::<WorkspaceLabels, Gauge<i64, AtomicI64>>::default();
-        let leader = Gauge::<i64, AtomicI64>::default();
-        let api_fallbacks = Family::<FallbackLabels, Gauge<i64, AtomicI64>>::default();
-        registry.register(
-            "airbyte_api_fallback",
-            "1 for each older form of the Airbyte API this process fell back to (token paths, tenant field, source update method)",
-            api_fallbacks.clone(),
-        );
-        registry.register(
+        let metrics = Metrics {
+            reconciles: Family::default(),
+            reconcile_errors: Family::default(),
+            reconcile_duration: Family::new_with_constructor(histogram as fn() -> Histogram),
+            api_calls: Family::default(),
+            api_call_duration: Family::new_with_constructor(histogram as fn() -> Histogram),
+            token_expiry: Family::default(),
+            leader: Gauge::default(),
+            api_fallbacks: Family::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
             "reconciles",
             "Reconciles by kind and resulting condition reason",
-            reconciles.clone(),
+            metrics.reconciles.clone(),
         );
-        registry.register(
+        r.register(
             "reconcile_errors",
             "Failed reconciles by kind and reason",
-            reconcile_errors.clone(),
+            metrics.reconcile_errors.clone(),
         );
-        registry.register(
+        r.register(
             "reconcile_duration_seconds",
             "Reconcile duration by kind",
-            reconcile_duration.clone(),
+            metrics.reconcile_duration.clone(),
         );
-        registry.register(
+        r.register(
             "airbyte_api_calls",
             "Airbyte API calls by endpoint and HTTP status (none: no answer)",
-            api_calls.clone(),
+            metrics.api_calls.clone(),
         );
-        registry.register(
+        r.register(
             "airbyte_api_call_duration_seconds",
             "Airbyte API call duration (kind: the endpoint)",
-            api_call_duration.clone(),
+            metrics.api_call_duration.clone(),
         );
-        registry.register(
+        r.register(
             "workspace_token_expiry_timestamp_seconds",
             "When the token in each workspace Secret expires (Unix time, seconds)",
-            token_expiry.clone(),
+            metrics.token_expiry.clone(),
         );
-        registry.register(
+        r.register(
             "leader",
             "1 while this replica holds the leader Lease (or runs without election)",
-            leader.clone(),
+            metrics.leader.clone(),
         );
+        r.register("airbyte_api_fallback", "1 for each older form of the Airbyte API this process fell back to (token paths, tenant field, source update method)", metrics.api_fallbacks.clone());
         Metrics {
             registry,
-            reconciles,
-            reconcile_errors,
-            reconcile_duration,
-            api_calls,
-            api_call_duration,
-            token_expiry,
-            leader,
-            api_fallbacks,
+            ..metrics
         }
     }
 

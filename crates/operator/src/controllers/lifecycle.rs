@@ -189,48 +189,54 @@ where
             ctx.memory.succeeded(&uid);
             Ok(action)
         }
-        Err(error) => {
-            let outcome = if object.meta().deletion_timestamp.is_some() {
-                Outcome::in_progress(
-                    Reason::DeletionFailed,
-                    format!(
-                        "deleting {}: {error}; the finalizer stays until the external delete succeeds",
-                        object.describe()
-                    ),
-                )
-            } else {
-                error.outcome(&object.describe())
-            };
-            ctx.metrics
-                .reconcile_errors
-                .get_or_create(&OutcomeLabels {
-                    kind: K::KIND,
-                    reason: outcome.reason().as_str(),
-                })
-                .inc();
-            tracing::warn!(
-                kind = K::KIND,
-                namespace = %object.namespace().unwrap_or_default(),
-                name = %object.name_any(),
-                reason = %outcome.reason(),
-                message = %outcome.message(),
-                "reconcile failed"
-            );
-            if let Err(status_error) = record(object.as_ref(), &ctx, &outcome, None).await {
-                tracing::debug!(error = %status_error, "could not write the failure to status");
-            }
-            if let Some(wait) = error.retry_after() {
-                ctx.memory.hold_off(&uid, ctx.clock.instant() + wait);
-            }
-            let attempt = ctx.memory.failed(&uid);
-            let delay = if error.is_transient() || object.meta().deletion_timestamp.is_some() {
-                backoff(attempt, error.retry_after())
-            } else {
-                ctx.config.drift_interval.max(backoff(attempt, None))
-            };
-            Ok(Action::requeue(delay))
-        }
+        Err(error) => Ok(failed(object.as_ref(), &ctx, &error).await),
     }
+}
+
+/// A failed reconcile: its condition (with an Event if `Ready` changed), a metric, a log line,
+/// and the retry (backoff for transient trouble and deletions, slowly for a permanent error,
+/// never sooner than Airbyte's `Retry-After`).
+async fn failed<K: Managed, A: AirbyteApi>(object: &K, ctx: &Context<A>, error: &Error) -> Action {
+    let uid = object.uid().unwrap_or_default();
+    let deleting = object.meta().deletion_timestamp.is_some();
+    let outcome = if deleting {
+        Outcome::in_progress(
+            Reason::DeletionFailed,
+            format!(
+                "deleting {}: {error}; the finalizer stays until the external delete succeeds",
+                object.describe()
+            ),
+        )
+    } else {
+        error.outcome(&object.describe())
+    };
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&OutcomeLabels {
+            kind: K::KIND,
+            reason: outcome.reason().as_str(),
+        })
+        .inc();
+    tracing::warn!(
+        kind = K::KIND,
+        namespace = %object.namespace().unwrap_or_default(),
+        name = %object.name_any(),
+        reason = %outcome.reason(),
+        message = %outcome.message(),
+        "reconcile failed"
+    );
+    if let Err(status_error) = record(object, ctx, &outcome, None).await {
+        tracing::debug!(error = %status_error, "could not write the failure to status");
+    }
+    if let Some(wait) = error.retry_after() {
+        ctx.memory.hold_off(&uid, ctx.clock.instant() + wait);
+    }
+    let attempt = ctx.memory.failed(&uid);
+    Action::requeue(if error.is_transient() || deleting {
+        backoff(attempt, error.retry_after())
+    } else {
+        ctx.config.drift_interval.max(backoff(attempt, None))
+    })
 }
 
 /// Errors that escape `run` (none do today) only requeue.

@@ -143,18 +143,7 @@ async fn operate<A: AirbyteApi>(
     let mut stores = kinds.stores.clone();
     stores.secrets = Some(secrets.clone());
     stores.namespaces = Some(namespaces.clone());
-    let reporter = Reporter {
-        controller: embedded_crds::MANAGER.into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
-    let parts = Parts {
-        events: Arc::new(events::KubeEvents(Recorder::new(client.clone(), reporter))),
-        metrics,
-        stores: stores.clone(),
-        clock: Arc::new(clock::SystemClock),
-        waker: Some(Arc::new(kinds.take_wakers())),
-    };
-    let ctx = Arc::new(Context::new(client.clone(), airbyte, config, parts));
+    let ctx = context(client, airbyte, config, metrics, &mut kinds, stores.clone());
     let bus = Arc::new(Bus::default());
     let mut started = kinds.start(ctx.clone(), bus.clone(), shutdown.clone());
     started.roots.extend(metadata_watches(
@@ -190,6 +179,29 @@ async fn operate<A: AirbyteApi>(
     roots.abort();
     tracing::info!("controllers stopped");
     Ok(())
+}
+
+/// The shared context of a running operator.
+fn context<A: AirbyteApi>(
+    client: Client,
+    airbyte: A,
+    config: OperatorConfig,
+    metrics: Arc<Metrics>,
+    kinds: &mut Kinds<A>,
+    stores: context::Stores,
+) -> Arc<Context<A>> {
+    let reporter = Reporter {
+        controller: embedded_crds::MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let parts = Parts {
+        events: Arc::new(events::KubeEvents(Recorder::new(client.clone(), reporter))),
+        metrics,
+        stores,
+        clock: Arc::new(clock::SystemClock),
+        waker: Some(Arc::new(kinds.take_wakers())),
+    };
+    Arc::new(Context::new(client, airbyte, config, parts))
 }
 
 /// The Secret and Namespace metadata watches.

@@ -176,24 +176,8 @@ pub async fn read(
     for reference in refs {
         let name = reference.secret_key_ref.name.as_str();
         if !secrets.contains_key(name) {
-            let seen = cached
-                .and_then(|c| c.get(&ObjectRef::new(name).within(namespace)))
-                .and_then(|meta| meta.metadata.resource_version.clone());
-            let read = match seen {
-                Some(version) => match api.get_with(name, &GetParams::at(&version)).await {
-                    Ok(secret) => Some(secret),
-                    Err(kube::Error::Api(status)) if status.code == 404 => None,
-                    Err(error) => return Err(error.into()),
-                },
-                None => api.get_opt(name).await?,
-            };
-            let secret = read.ok_or_else(|| Error::SecretNotFound {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-            })?;
-            secrets.insert(name, secret);
+            secrets.insert(name, read_secret(&api, cached, namespace, name).await?);
         }
-        let key = reference.secret_key_ref.key.as_str();
         let secret = &secrets[name];
         versions.push(format!(
             "{}@{}",
@@ -204,33 +188,62 @@ pub async fn read(
                 .as_deref()
                 .unwrap_or_default()
         ));
-        let bytes = secret
-            .data
-            .as_ref()
-            .and_then(|data| data.get(key))
-            .map(|v| v.0.clone())
-            .or_else(|| {
-                secret
-                    .string_data
-                    .as_ref()
-                    .and_then(|data| data.get(key))
-                    .map(|v| v.clone().into_bytes())
-            })
-            .ok_or_else(|| Error::SecretKeyNotFound {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-                key: key.to_string(),
-            })?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::InvalidConfig(format!(
-                "Secret {namespace}/{name} key {key} is not UTF-8 text"
-            ))
-        })?;
+        let text = key_text(secret, namespace, name, &reference.secret_key_ref.key)?;
         values.insert(reference.path.clone(), text);
     }
     Ok(Resolved {
         values,
         versions: SecretVersions(versions),
+    })
+}
+
+/// One Secret: at (or after) the version the metadata cache has seen, else from etcd.
+async fn read_secret(
+    api: &Api<Secret>,
+    cached: Option<&Store<PartialObjectMeta<Secret>>>,
+    namespace: &str,
+    name: &str,
+) -> Result<Secret, Error> {
+    let seen = cached
+        .and_then(|c| c.get(&ObjectRef::new(name).within(namespace)))
+        .and_then(|meta| meta.metadata.resource_version.clone());
+    let read = match seen {
+        Some(version) => match api.get_with(name, &GetParams::at(&version)).await {
+            Ok(secret) => Some(secret),
+            Err(kube::Error::Api(status)) if status.code == 404 => None,
+            Err(error) => return Err(error.into()),
+        },
+        None => api.get_opt(name).await?,
+    };
+    read.ok_or_else(|| Error::SecretNotFound {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    })
+}
+
+/// A key of a Secret as text.
+fn key_text(secret: &Secret, namespace: &str, name: &str, key: &str) -> Result<String, Error> {
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|data| data.get(key))
+        .map(|v| v.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|data| data.get(key))
+                .map(|v| v.clone().into_bytes())
+        })
+        .ok_or_else(|| Error::SecretKeyNotFound {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            key: key.to_string(),
+        })?;
+    String::from_utf8(bytes).map_err(|_| {
+        Error::InvalidConfig(format!(
+            "Secret {namespace}/{name} key {key} is not UTF-8 text"
+        ))
     })
 }
 

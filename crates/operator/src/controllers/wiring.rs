@@ -206,57 +206,17 @@ impl<A: AirbyteApi> Kinds<A> {
         self.stores.insert(store.clone());
         let (main, main_rx) = unbounded::<Arc<K>>();
         let (wake, wake_rx) = unbounded::<ObjectRef<K>>();
-        let direct = wake.clone();
-        self.wakers.0.insert(
-            K::KIND,
-            Arc::new(move |namespace, name| {
-                let mut reference = ObjectRef::new(name);
-                if let Some(namespace) = namespace {
-                    reference = reference.within(namespace);
-                }
-                let _ = direct.unbounded_send(reference);
-            }),
-        );
-        let listener_store = store.clone();
-        let listener: Listener = Box::new(move |config| {
-            Arc::new(move |change: &Change| {
-                for object in listener_store.state_filter(|o| o.concerns(change, &config)) {
-                    let _ = wake.unbounded_send(ObjectRef::from_obj(object.as_ref()));
-                }
-            })
-        });
+        self.wakers.0.insert(K::KIND, direct_waker(wake.clone()));
         let api = self.api::<K>();
-        let check_api = api.clone();
-        let check = async move {
-            check_api
-                .list_metadata(&kube::api::ListParams::default().limit(1))
-                .await
-                .map(|_| ())
-                .map_err(|e| match e {
-                    kube::Error::Api(status) if status.code == 404 => format!(
-                        "the {} CRD is not installed: kubectl apply -f crds/ (or install the Helm chart)",
-                        K::KIND
-                    ),
-                    other => format!("cannot list {}: {other}", K::KIND),
-                })
-        }
-        .boxed();
-        let ready_store = store.clone();
-        let ready = async move {
-            ready_store
-                .wait_until_ready()
-                .await
-                .map_err(|e| e.to_string())
-        }
-        .boxed();
         let mut selected = watcher::Config::default();
         if let Some(selector) = &self.config.selector {
             selected = selected.labels(selector);
         }
         let concurrency = self.config.concurrency;
+        let controller_store = store.clone();
         let start: Starter<A> = Box::new(move |ctx, bus, shutdown| {
             let root = root_watch::<K, A>(api, selected, writer, main, ctx.clone(), bus);
-            let controller = Controller::for_shared_stream(main_rx, store)
+            let controller = Controller::for_shared_stream(main_rx, controller_store)
                 .reconcile_on(wake_rx)
                 .with_config(ControllerConfig::default().concurrency(concurrency))
                 .graceful_shutdown_on(shutdown)
@@ -269,11 +229,18 @@ impl<A: AirbyteApi> Kinds<A> {
                 .boxed();
             (root, controller)
         });
+        let ready_store = store.clone();
         self.registrations.push(Registration {
             kind: K::KIND,
-            check,
-            ready,
-            listener,
+            check: crd_check(self.api::<K>()),
+            ready: async move {
+                ready_store
+                    .wait_until_ready()
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .boxed(),
+            listener: listener(store, wake),
             start,
         });
     }
@@ -317,6 +284,47 @@ impl<A: AirbyteApi> Kinds<A> {
             controllers,
         }
     }
+}
+
+/// Wakes one object of a kind by name.
+fn direct_waker<K: Kind>(
+    wake: UnboundedSender<ObjectRef<K>>,
+) -> Arc<dyn Fn(Option<&str>, &str) + Send + Sync> {
+    Arc::new(move |namespace, name| {
+        let mut reference = ObjectRef::new(name);
+        if let Some(namespace) = namespace {
+            reference = reference.within(namespace);
+        }
+        let _ = wake.unbounded_send(reference);
+    })
+}
+
+/// A kind's interest in changes: every object the change concerns is woken.
+fn listener<K: Kind>(store: Store<K>, wake: UnboundedSender<ObjectRef<K>>) -> Listener {
+    Box::new(move |config| {
+        Arc::new(move |change: &Change| {
+            for object in store.state_filter(|o| o.concerns(change, &config)) {
+                let _ = wake.unbounded_send(ObjectRef::from_obj(object.as_ref()));
+            }
+        })
+    })
+}
+
+/// Whether the kind's CRD is served.
+fn crd_check<K: Kind>(api: Api<K>) -> BoxFuture<'static, Result<(), String>> {
+    async move {
+        api.list_metadata(&kube::api::ListParams::default().limit(1))
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                kube::Error::Api(status) if status.code == 404 => format!(
+                    "the {} CRD is not installed: kubectl apply -f crds/ (or install the Helm chart)",
+                    K::KIND
+                ),
+                other => format!("cannot list {}: {other}", K::KIND),
+            })
+    }
+    .boxed()
 }
 
 /// What [`Kinds::start`] returns.

@@ -1,379 +1,384 @@
 //! The EmbeddedSource driver without a control plane: a fake Airbyte and a scripted apiserver.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use serde_json::{Value, json};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+    use serde_json::{Value, json};
 
-use crate::controllers::clock::{parse_rfc3339, rfc3339};
-use crate::controllers::events::EventReason;
-use crate::controllers::memory::CachedToken;
-use crate::controllers::testing::{Harness, applied, stored};
-use crate::controllers::wiring::Kind;
-use airbyte_client::{BearerToken, Endpoint};
-use embedded_crds::{
-    CREATE_PENDING, DeletionPolicy, EmbeddedSource, EmbeddedSourceSpec, EmbeddedSourceStatus,
-    EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus, FINALIZER, LocalRef,
-};
+    use crate::controllers::clock::{parse_rfc3339, rfc3339};
+    use crate::controllers::events::EventReason;
+    use crate::controllers::memory::CachedToken;
+    use crate::controllers::testing::{Harness, applied, stored};
+    use crate::controllers::wiring::Kind;
+    use airbyte_client::{BearerToken, Endpoint};
+    use embedded_crds::{
+        CREATE_PENDING, DeletionPolicy, EmbeddedSource, EmbeddedSourceSpec, EmbeddedSourceStatus,
+        EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus, FINALIZER, LocalRef,
+    };
 
-const TEMPLATE: &str = "00000000-0000-4000-8000-00000000fa4e";
+    const TEMPLATE: &str = "00000000-0000-4000-8000-00000000fa4e";
 
-fn now() -> SystemTime {
-    parse_rfc3339("2026-06-01T12:00:00Z").unwrap()
-}
+    fn now() -> SystemTime {
+        parse_rfc3339("2026-06-01T12:00:00Z").unwrap()
+    }
 
-fn ready() -> Vec<Condition> {
-    vec![Condition {
-        type_: "Ready".into(),
-        status: "True".into(),
-        reason: "TokenIssued".into(),
-        message: "ok".into(),
-        observed_generation: Some(1),
-        last_transition_time: Time(jiff::Timestamp::try_from(now()).unwrap()),
-    }]
-}
+    fn ready() -> Vec<Condition> {
+        vec![Condition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            reason: "TokenIssued".into(),
+            message: "ok".into(),
+            observed_generation: Some(1),
+            last_transition_time: Time(jiff::Timestamp::try_from(now()).unwrap()),
+        }]
+    }
 
-/// A Ready workspace `main` in `tenant-a` bound to `workspace_id`, its token in memory.
-fn with_workspace(harness: &mut Harness, workspace_id: &str) {
-    let mut workspace = stored(
-        EmbeddedWorkspace::new("main", EmbeddedWorkspaceSpec::default()),
-        Some("tenant-a"),
-        now() - Duration::from_secs(600),
-    );
-    workspace.status = Some(EmbeddedWorkspaceStatus {
-        workspace_id: Some(workspace_id.into()),
-        conditions: ready(),
-        observed_generation: Some(1),
-        ..Default::default()
-    });
-    harness.put_workspace(&workspace);
-    harness.ctx.memory.remember_token(
-        "uid-main",
-        CachedToken {
-            token: BearerToken::new("token"),
-            workspace_id: workspace_id.into(),
-            expires_at: now() + Duration::from_secs(900),
-        },
-    );
-}
-
-fn source(created: SystemTime) -> EmbeddedSource {
-    let mut source = stored(
-        EmbeddedSource::new(
-            "feed",
-            EmbeddedSourceSpec {
-                workspace_ref: LocalRef {
-                    name: "main".into(),
-                    namespace: None,
-                },
-                source_template_id: Some(TEMPLATE.into()),
-                source_config: json!({"count": 5}).as_object().cloned(),
-                deletion_policy: Some(DeletionPolicy::Delete),
-                ..Default::default()
+    /// A Ready workspace `main` in `tenant-a` bound to `workspace_id`, its token in memory.
+    fn with_workspace(harness: &mut Harness, workspace_id: &str) {
+        let mut workspace = stored(
+            EmbeddedWorkspace::new("main", EmbeddedWorkspaceSpec::default()),
+            Some("tenant-a"),
+            now() - Duration::from_secs(600),
+        );
+        workspace.status = Some(EmbeddedWorkspaceStatus {
+            workspace_id: Some(workspace_id.into()),
+            conditions: ready(),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        harness.put_workspace(&workspace);
+        harness.ctx.memory.remember_token(
+            "uid-main",
+            CachedToken {
+                token: BearerToken::new("token"),
+                workspace_id: workspace_id.into(),
+                expires_at: now() + Duration::from_secs(900),
             },
-        ),
-        Some("tenant-a"),
-        created,
-    );
-    source.metadata.finalizers = Some(vec![FINALIZER.into()]);
-    source
-}
+        );
+    }
 
-fn json_of(source: &EmbeddedSource) -> Value {
-    serde_json::to_value(source).unwrap()
-}
+    fn source(created: SystemTime) -> EmbeddedSource {
+        let mut source = stored(
+            EmbeddedSource::new(
+                "feed",
+                EmbeddedSourceSpec {
+                    workspace_ref: LocalRef {
+                        name: "main".into(),
+                        namespace: None,
+                    },
+                    source_template_id: Some(TEMPLATE.into()),
+                    source_config: json!({"count": 5}).as_object().cloned(),
+                    deletion_policy: Some(DeletionPolicy::Delete),
+                    ..Default::default()
+                },
+            ),
+            Some("tenant-a"),
+            created,
+        );
+        source.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        source
+    }
 
-fn status_written(harness: &Harness) -> Value {
-    harness
-        .kube
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.path.contains("/status"))
-        .map(|r| r.body["status"].clone())
-        .unwrap_or(Value::Null)
-}
+    fn json_of(source: &EmbeddedSource) -> Value {
+        serde_json::to_value(source).unwrap()
+    }
 
-#[tokio::test]
-async fn a_tenants_own_source_made_while_this_one_waited_is_never_taken_over_nor_deleted() {
-    let mut harness = Harness::new(now());
-    let created = now() - Duration::from_secs(120);
-    // The tenant made its own `feed` with a scoped token after the EmbeddedSource was created.
-    let theirs = harness
-        .airbyte
-        .add_source("workspace-1", "feed", now() - Duration::from_secs(60));
-    with_workspace(&mut harness, "workspace-1");
-    let feed = source(created);
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed/status",
-        applied(json_of(&feed), 3),
-    );
-    EmbeddedSource::reconcile(Arc::new(feed.clone()), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(harness.airbyte.calls(), [Endpoint::SourcesList]);
-    let status = status_written(&harness);
-    assert_eq!(status["conditions"][0]["reason"], "SourceNameTaken");
-    assert!(status.get("sourceId").is_none());
-
-    // Deleting the EmbeddedSource (Delete policy) leaves the tenant's source alone.
-    let mut deleted = feed;
-    deleted.metadata.resource_version = Some("3".into());
-    deleted.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::try_from(now()).unwrap()));
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed?",
-        applied(json_of(&deleted), 4),
-    );
-    EmbeddedSource::reconcile(Arc::new(deleted), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert!(harness.airbyte.world().sources.contains_key(&theirs));
-    assert!(!harness.airbyte.calls().contains(&Endpoint::SourceDelete));
-}
-
-#[tokio::test]
-async fn a_new_source_records_its_intent_then_is_created_with_the_workspace_token() {
-    let mut harness = Harness::new(now());
-    with_workspace(&mut harness, "workspace-1");
-    let feed = source(now() - Duration::from_secs(5));
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed?",
-        applied(json_of(&feed), 2),
-    );
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed/status",
-        applied(json_of(&feed), 3),
-    );
-    EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(
-        harness.kube.requests()[0].body["metadata"]["annotations"][CREATE_PENDING],
-        rfc3339(now())
-    );
-    assert_eq!(
-        harness.airbyte.calls(),
-        [Endpoint::SourcesList, Endpoint::SourcesCreate]
-    );
-    let status = status_written(&harness);
-    assert_eq!(status["sourceId"], "source-1");
-    assert_eq!(status["workspaceId"], "workspace-1");
-    assert!(
+    fn status_written(harness: &Harness) -> Value {
         harness
-            .notes()
-            .iter()
-            .any(|n| n.reason == EventReason::Created)
-    );
-}
+            .kube
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.path.contains("/status"))
+            .map(|r| r.body["status"].clone())
+            .unwrap_or(Value::Null)
+    }
 
-#[tokio::test]
-async fn killed_after_the_create_the_next_run_adopts_its_source_instead_of_a_second_create() {
-    let mut harness = Harness::new(now());
-    with_workspace(&mut harness, "workspace-1");
-    let made = harness
-        .airbyte
-        .add_source("workspace-1", "feed", now() + Duration::from_secs(1));
-    let mut feed = source(now() - Duration::from_secs(5));
-    feed.metadata.annotations = Some([(CREATE_PENDING.to_string(), rfc3339(now()))].into());
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed/status",
-        applied(json_of(&feed), 3),
-    );
-    EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    let calls = harness.airbyte.calls();
-    assert!(!calls.contains(&Endpoint::SourcesCreate), "{calls:?}");
-    assert_eq!(status_written(&harness)["sourceId"], made.as_str());
-}
+    #[tokio::test]
+    async fn a_tenants_own_source_made_while_this_one_waited_is_never_taken_over_nor_deleted() {
+        let mut harness = Harness::new(now());
+        let created = now() - Duration::from_secs(120);
+        // The tenant made its own `feed` with a scoped token after the EmbeddedSource was created.
+        let theirs =
+            harness
+                .airbyte
+                .add_source("workspace-1", "feed", now() - Duration::from_secs(60));
+        with_workspace(&mut harness, "workspace-1");
+        let feed = source(created);
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed/status",
+            applied(json_of(&feed), 3),
+        );
+        EmbeddedSource::reconcile(Arc::new(feed.clone()), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(harness.airbyte.calls(), [Endpoint::SourcesList]);
+        let status = status_written(&harness);
+        assert_eq!(status["conditions"][0]["reason"], "SourceNameTaken");
+        assert!(status.get("sourceId").is_none());
 
-#[tokio::test]
-async fn a_source_deleted_out_of_band_is_created_again_when_its_drift_check_is_due() {
-    let mut harness = Harness::new(now());
-    with_workspace(&mut harness, "workspace-1");
-    let mut feed = source(now() - Duration::from_secs(3600));
-    feed.metadata.annotations = Some(
-        [(
-            CREATE_PENDING.to_string(),
-            rfc3339(now() - Duration::from_secs(3600)),
-        )]
-        .into(),
-    );
-    feed.status = Some(EmbeddedSourceStatus {
-        source_id: Some("source-gone".into()),
-        workspace_id: Some("workspace-1".into()),
-        observed_generation: Some(1),
-        conditions: ready(),
-        ..Default::default()
-    });
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed?",
-        applied(json_of(&feed), 4),
-    );
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed/status",
-        applied(json_of(&feed), 5),
-    );
-    EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(
-        harness.airbyte.calls(),
-        [Endpoint::SourceGet, Endpoint::SourcesCreate]
-    );
-    assert!(
-        harness
-            .notes()
-            .iter()
-            .any(|n| n.reason == EventReason::DriftDetected)
-    );
-}
+        // Deleting the EmbeddedSource (Delete policy) leaves the tenant's source alone.
+        let mut deleted = feed;
+        deleted.metadata.resource_version = Some("3".into());
+        deleted.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::try_from(now()).unwrap()));
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed?",
+            applied(json_of(&deleted), 4),
+        );
+        EmbeddedSource::reconcile(Arc::new(deleted), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert!(harness.airbyte.world().sources.contains_key(&theirs));
+        assert!(!harness.airbyte.calls().contains(&Endpoint::SourceDelete));
+    }
 
-#[tokio::test]
-async fn a_source_waits_quietly_for_a_workspace_that_does_not_exist_yet() {
-    let harness = Harness::new(now());
-    let feed = source(now() - Duration::from_secs(2));
-    let action = EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert!(
-        harness.kube.requests().is_empty(),
-        "no write in the first seconds of waiting"
-    );
-    assert!(harness.airbyte.calls().is_empty());
-    assert_eq!(
-        action,
-        kube::runtime::controller::Action::requeue(Duration::from_secs(2))
-    );
-}
+    #[tokio::test]
+    async fn a_new_source_records_its_intent_then_is_created_with_the_workspace_token() {
+        let mut harness = Harness::new(now());
+        with_workspace(&mut harness, "workspace-1");
+        let feed = source(now() - Duration::from_secs(5));
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed?",
+            applied(json_of(&feed), 2),
+        );
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed/status",
+            applied(json_of(&feed), 3),
+        );
+        EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(
+            harness.kube.requests()[0].body["metadata"]["annotations"][CREATE_PENDING],
+            rfc3339(now())
+        );
+        assert_eq!(
+            harness.airbyte.calls(),
+            [Endpoint::SourcesList, Endpoint::SourcesCreate]
+        );
+        let status = status_written(&harness);
+        assert_eq!(status["sourceId"], "source-1");
+        assert_eq!(status["workspaceId"], "workspace-1");
+        assert!(
+            harness
+                .notes()
+                .iter()
+                .any(|n| n.reason == EventReason::Created)
+        );
+    }
 
-#[tokio::test]
-async fn a_source_made_from_a_template_object_waits_for_it_then_uses_its_id() {
-    let mut harness = Harness::new(now());
-    with_workspace(&mut harness, "workspace-1");
-    let mut feed = source(now() - Duration::from_secs(60));
-    feed.spec.source_template_id = None;
-    feed.spec.source_template_ref = Some(embedded_crds::TemplateRef {
-        name: "faker".into(),
-    });
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed/status",
-        applied(json_of(&feed), 3),
-    );
-    EmbeddedSource::reconcile(Arc::new(feed.clone()), harness.ctx.clone())
-        .await
-        .unwrap();
-    let waiting = status_written(&harness);
-    assert_eq!(waiting["conditions"][0]["reason"], "TemplateNotReady");
+    #[tokio::test]
+    async fn killed_after_the_create_the_next_run_adopts_its_source_instead_of_a_second_create() {
+        let mut harness = Harness::new(now());
+        with_workspace(&mut harness, "workspace-1");
+        let made =
+            harness
+                .airbyte
+                .add_source("workspace-1", "feed", now() + Duration::from_secs(1));
+        let mut feed = source(now() - Duration::from_secs(5));
+        feed.metadata.annotations = Some([(CREATE_PENDING.to_string(), rfc3339(now()))].into());
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed/status",
+            applied(json_of(&feed), 3),
+        );
+        EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        let calls = harness.airbyte.calls();
+        assert!(!calls.contains(&Endpoint::SourcesCreate), "{calls:?}");
+        assert_eq!(status_written(&harness)["sourceId"], made.as_str());
+    }
 
-    let mut template = stored(
-        embedded_crds::SourceTemplate::new("faker", Default::default()),
-        None,
-        now(),
-    );
-    template.status = Some(embedded_crds::SourceTemplateStatus {
-        template_id: Some(TEMPLATE.into()),
-        conditions: ready(),
-        observed_generation: Some(1),
-        ..Default::default()
-    });
-    harness.put_template(&template);
-    feed.metadata.resource_version = Some("3".into());
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed?",
-        applied(json_of(&feed), 4),
-    );
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed/status",
-        applied(json_of(&feed), 5),
-    );
-    EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(status_written(&harness)["sourceTemplateId"], TEMPLATE);
-    assert_eq!(harness.kube.requests()[1].method, "PATCH");
-}
+    #[tokio::test]
+    async fn a_source_deleted_out_of_band_is_created_again_when_its_drift_check_is_due() {
+        let mut harness = Harness::new(now());
+        with_workspace(&mut harness, "workspace-1");
+        let mut feed = source(now() - Duration::from_secs(3600));
+        feed.metadata.annotations = Some(
+            [(
+                CREATE_PENDING.to_string(),
+                rfc3339(now() - Duration::from_secs(3600)),
+            )]
+            .into(),
+        );
+        feed.status = Some(EmbeddedSourceStatus {
+            source_id: Some("source-gone".into()),
+            workspace_id: Some("workspace-1".into()),
+            observed_generation: Some(1),
+            conditions: ready(),
+            ..Default::default()
+        });
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed?",
+            applied(json_of(&feed), 4),
+        );
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed/status",
+            applied(json_of(&feed), 5),
+        );
+        EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(
+            harness.airbyte.calls(),
+            [Endpoint::SourceGet, Endpoint::SourcesCreate]
+        );
+        assert!(
+            harness
+                .notes()
+                .iter()
+                .any(|n| n.reason == EventReason::DriftDetected)
+        );
+    }
 
-#[tokio::test]
-async fn of_two_sources_claiming_one_name_the_older_wins_and_the_other_stalls() {
-    let mut harness = Harness::new(now());
-    with_workspace(&mut harness, "workspace-1");
-    let older = source(now() - Duration::from_secs(600));
-    let mut newer = source(now() - Duration::from_secs(60));
-    newer.metadata.name = Some("feed-2".into());
-    newer.metadata.uid = Some("uid-feed-2".into());
-    newer.spec.name = Some("feed".into());
-    harness.put_source(&older);
-    harness.put_source(&newer);
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed-2/status",
-        applied(json_of(&newer), 3),
-    );
-    EmbeddedSource::reconcile(Arc::new(newer), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert!(harness.airbyte.calls().is_empty());
-    assert_eq!(
-        status_written(&harness)["conditions"][0]["reason"],
-        "DuplicateSourceName"
-    );
-}
+    #[tokio::test]
+    async fn a_source_waits_quietly_for_a_workspace_that_does_not_exist_yet() {
+        let harness = Harness::new(now());
+        let feed = source(now() - Duration::from_secs(2));
+        let action = EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert!(
+            harness.kube.requests().is_empty(),
+            "no write in the first seconds of waiting"
+        );
+        assert!(harness.airbyte.calls().is_empty());
+        assert_eq!(
+            action,
+            kube::runtime::controller::Action::requeue(Duration::from_secs(2))
+        );
+    }
 
-#[tokio::test]
-async fn a_refused_create_stalls_with_the_field_airbyte_named() {
-    let mut harness = Harness::new(now());
-    with_workspace(&mut harness, "workspace-1");
-    harness.airbyte.fail(
-        Endpoint::SourcesCreate,
-        airbyte_client::ApiError::from_response(
-            Endpoint::SourcesCreate,
-            422,
-            br#"{"message":"invalid","errors":[{"field":"body.source_config.count","message":"Input should be a valid integer","error_code":"int_type"}]}"#,
+    #[tokio::test]
+    async fn a_source_made_from_a_template_object_waits_for_it_then_uses_its_id() {
+        let mut harness = Harness::new(now());
+        with_workspace(&mut harness, "workspace-1");
+        let mut feed = source(now() - Duration::from_secs(60));
+        feed.spec.source_template_id = None;
+        feed.spec.source_template_ref = Some(embedded_crds::TemplateRef {
+            name: "faker".into(),
+        });
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed/status",
+            applied(json_of(&feed), 3),
+        );
+        EmbeddedSource::reconcile(Arc::new(feed.clone()), harness.ctx.clone())
+            .await
+            .unwrap();
+        let waiting = status_written(&harness);
+        assert_eq!(waiting["conditions"][0]["reason"], "TemplateNotReady");
+
+        let mut template = stored(
+            embedded_crds::SourceTemplate::new("faker", Default::default()),
             None,
-        ),
-    );
-    let feed = source(now() - Duration::from_secs(60));
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed?",
-        applied(json_of(&feed), 2),
-    );
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedsources/feed/status",
-        applied(json_of(&feed), 3),
-    );
-    EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    let condition = &status_written(&harness)["conditions"][0];
-    assert_eq!(condition["reason"], "ApiRejected");
-    assert!(
-        condition["message"]
-            .as_str()
-            .unwrap()
-            .contains("body.source_config.count"),
-        "{condition}"
-    );
+            now(),
+        );
+        template.status = Some(embedded_crds::SourceTemplateStatus {
+            template_id: Some(TEMPLATE.into()),
+            conditions: ready(),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        harness.put_template(&template);
+        feed.metadata.resource_version = Some("3".into());
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed?",
+            applied(json_of(&feed), 4),
+        );
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed/status",
+            applied(json_of(&feed), 5),
+        );
+        EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(status_written(&harness)["sourceTemplateId"], TEMPLATE);
+        assert_eq!(harness.kube.requests()[1].method, "PATCH");
+    }
+
+    #[tokio::test]
+    async fn of_two_sources_claiming_one_name_the_older_wins_and_the_other_stalls() {
+        let mut harness = Harness::new(now());
+        with_workspace(&mut harness, "workspace-1");
+        let older = source(now() - Duration::from_secs(600));
+        let mut newer = source(now() - Duration::from_secs(60));
+        newer.metadata.name = Some("feed-2".into());
+        newer.metadata.uid = Some("uid-feed-2".into());
+        newer.spec.name = Some("feed".into());
+        harness.put_source(&older);
+        harness.put_source(&newer);
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed-2/status",
+            applied(json_of(&newer), 3),
+        );
+        EmbeddedSource::reconcile(Arc::new(newer), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert!(harness.airbyte.calls().is_empty());
+        assert_eq!(
+            status_written(&harness)["conditions"][0]["reason"],
+            "DuplicateSourceName"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_create_stalls_with_the_field_airbyte_named() {
+        let mut harness = Harness::new(now());
+        with_workspace(&mut harness, "workspace-1");
+        harness.airbyte.fail(
+            Endpoint::SourcesCreate,
+            airbyte_client::ApiError::from_response(
+                Endpoint::SourcesCreate,
+                422,
+                br#"{"message":"invalid","errors":[{"field":"body.source_config.count","message":"Input should be a valid integer","error_code":"int_type"}]}"#,
+                None,
+            ),
+        );
+        let feed = source(now() - Duration::from_secs(60));
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed?",
+            applied(json_of(&feed), 2),
+        );
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedsources/feed/status",
+            applied(json_of(&feed), 3),
+        );
+        EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        let condition = &status_written(&harness)["conditions"][0];
+        assert_eq!(condition["reason"], "ApiRejected");
+        assert!(
+            condition["message"]
+                .as_str()
+                .unwrap()
+                .contains("body.source_config.count"),
+            "{condition}"
+        );
+    }
 }

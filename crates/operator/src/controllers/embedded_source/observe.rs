@@ -151,26 +151,9 @@ async fn seen<A: AirbyteApi>(
     dependencies: Dependencies,
     inputs: Option<u64>,
 ) -> Result<Seen, Error> {
-    let namespace = source.namespace().unwrap_or_default();
     let uid = source.uid().unwrap_or_default();
     let status = source.status.clone().unwrap_or_default();
-    let base = source.spec.source_config.clone().unwrap_or_default();
-    let (config, versions) = resolve(
-        &ctx.client,
-        ctx.stores.secrets.as_ref(),
-        &namespace,
-        &base,
-        &source.spec.source_config_secret_refs,
-        "spec.sourceConfigSecretRefs",
-    )
-    .await?;
-    let desired = Desired::new(
-        source,
-        &dependencies.workspace_id,
-        &dependencies.template_id,
-        config,
-    );
-    let hash = config_hash(&(desired.declared(), &base), &versions);
+    let (desired, hash) = declared(source, ctx, &dependencies).await?;
     let requested = source.annotations().get(RECONCILE_REQUESTED_AT).cloned();
     let request_pending = requested.is_some() && requested != status.last_handled_reconcile_at;
     let changed = status.observed_generation != source.meta().generation
@@ -208,6 +191,32 @@ async fn seen<A: AirbyteApi>(
     seen.token = Some(token);
     ctx.drift_checked(&uid);
     Ok(seen)
+}
+
+/// The declared source with its Secret values, and the hash status records of it.
+async fn declared<A: AirbyteApi>(
+    source: &EmbeddedSource,
+    ctx: &Context<A>,
+    dependencies: &Dependencies,
+) -> Result<(Desired, String), Error> {
+    let base = source.spec.source_config.clone().unwrap_or_default();
+    let (config, versions) = resolve(
+        &ctx.client,
+        ctx.stores.secrets.as_ref(),
+        &source.namespace().unwrap_or_default(),
+        &base,
+        &source.spec.source_config_secret_refs,
+        "spec.sourceConfigSecretRefs",
+    )
+    .await?;
+    let desired = Desired::new(
+        source,
+        &dependencies.workspace_id,
+        &dependencies.template_id,
+        config,
+    );
+    let hash = config_hash(&(desired.declared(), &base), &versions);
+    Ok((desired, hash))
 }
 
 async fn read_external<A: AirbyteApi>(
@@ -257,65 +266,63 @@ fn dependencies<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
 ) -> Result<Dependencies, Box<Observation>> {
+    let (workspace, workspace_id) = workspace_dependency(source, ctx)?;
+    let template_id = template_dependency(source, ctx)?;
+    Ok(Dependencies {
+        workspace,
+        workspace_id,
+        template_id,
+    })
+}
+
+fn waiting(reason: Reason, message: String) -> Box<Observation> {
+    Box::new(Observation::Waiting { reason, message })
+}
+
+fn workspace_dependency<A: AirbyteApi>(
+    source: &EmbeddedSource,
+    ctx: &Context<A>,
+) -> Result<(std::sync::Arc<EmbeddedWorkspace>, String), Box<Observation>> {
     let namespace = source.namespace().unwrap_or_default();
-    let workspace_name = &source.spec.workspace_ref.name;
-    let waiting = |reason, message| Box::new(Observation::Waiting { reason, message });
+    let name = &source.spec.workspace_ref.name;
     let Some(workspace) = ctx
         .stores
         .of::<EmbeddedWorkspace>()
-        .get(&ObjectRef::new(workspace_name).within(&namespace))
+        .get(&ObjectRef::new(name).within(&namespace))
     else {
         return Err(waiting(
             Reason::WorkspaceNotReady,
-            format!("EmbeddedWorkspace {namespace}/{workspace_name} does not exist yet"),
+            format!("EmbeddedWorkspace {namespace}/{name} does not exist yet"),
         ));
     };
-    let workspace_status = workspace.status.clone().unwrap_or_default();
-    let workspace_id = match (
-        &workspace_status.workspace_id,
-        conditions::is_ready(&workspace_status.conditions),
+    let status = workspace.status.clone().unwrap_or_default();
+    match (
+        &status.workspace_id,
+        conditions::is_ready(&status.conditions),
     ) {
-        (Some(id), true) => id.clone(),
+        (Some(id), true) => Ok((workspace.clone(), id.clone())),
         _ => {
-            let why = conditions::ready(&workspace_status.conditions)
+            let why = conditions::ready(&status.conditions)
                 .map(|c| format!("{}: {}", c.reason, c.message))
                 .unwrap_or_else(|| "not reconciled yet".into());
-            return Err(waiting(
+            Err(waiting(
                 Reason::WorkspaceNotReady,
-                format!("EmbeddedWorkspace {namespace}/{workspace_name} is not Ready ({why})"),
-            ));
+                format!("EmbeddedWorkspace {namespace}/{name} is not Ready ({why})"),
+            ))
         }
-    };
-    let template_id = match (
+    }
+}
+
+fn template_dependency<A: AirbyteApi>(
+    source: &EmbeddedSource,
+    ctx: &Context<A>,
+) -> Result<String, Box<Observation>> {
+    let reference = match (
         &source.spec.source_template_ref,
         &source.spec.source_template_id,
     ) {
-        (Some(reference), _) => {
-            let Some(template) = ctx
-                .stores
-                .of::<SourceTemplate>()
-                .get(&ObjectRef::new(&reference.name))
-            else {
-                return Err(waiting(
-                    Reason::TemplateNotReady,
-                    format!("SourceTemplate {} does not exist yet", reference.name),
-                ));
-            };
-            let status = template.status.clone().unwrap_or_default();
-            match (
-                &status.template_id,
-                conditions::is_ready(&status.conditions),
-            ) {
-                (Some(id), true) => id.clone(),
-                _ => {
-                    return Err(waiting(
-                        Reason::TemplateNotReady,
-                        format!("SourceTemplate {} is not Ready", reference.name),
-                    ));
-                }
-            }
-        }
-        (None, Some(id)) => id.to_lowercase(),
+        (Some(reference), _) => reference,
+        (None, Some(id)) => return Ok(id.to_lowercase()),
         (None, None) => {
             return Err(Box::new(Observation::Invalid {
                 reason: Reason::InvalidConfig,
@@ -323,11 +330,27 @@ fn dependencies<A: AirbyteApi>(
             }));
         }
     };
-    Ok(Dependencies {
-        workspace,
-        workspace_id,
-        template_id,
-    })
+    let Some(template) = ctx
+        .stores
+        .of::<SourceTemplate>()
+        .get(&ObjectRef::new(&reference.name))
+    else {
+        return Err(waiting(
+            Reason::TemplateNotReady,
+            format!("SourceTemplate {} does not exist yet", reference.name),
+        ));
+    };
+    let status = template.status.clone().unwrap_or_default();
+    match (
+        &status.template_id,
+        conditions::is_ready(&status.conditions),
+    ) {
+        (Some(id), true) => Ok(id.clone()),
+        _ => Err(waiting(
+            Reason::TemplateNotReady,
+            format!("SourceTemplate {} is not Ready", reference.name),
+        )),
+    }
 }
 
 /// Another EmbeddedSource of this workspace that claims the same display name first.

@@ -132,6 +132,11 @@ pub fn plan(source: &EmbeddedSource, observation: &Observation) -> Plan {
         Observation::Steady { id, .. } => return Plan::Steady { id: id.clone() },
         Observation::Seen(seen) => seen,
     };
+    from_external(source, seen)
+}
+
+/// The plan once Airbyte was looked at (or need not be).
+fn from_external(source: &EmbeddedSource, seen: &super::observe::Seen) -> Plan {
     let desired = &seen.desired;
     let workspace = &source.spec.workspace_ref.name;
     let adopt = source

@@ -115,14 +115,6 @@ async fn mint<A: AirbyteApi>(
         minted_at,
     )
     .await?;
-    ctx.memory.remember_token(
-        &basis.uid,
-        CachedToken {
-            token: scoped.token.clone(),
-            workspace_id: scoped.workspace_id.clone(),
-            expires_at: scoped.expires_at,
-        },
-    );
     ctx.drift_checked(&basis.uid);
     let recreated = basis
         .known_id
@@ -212,7 +204,7 @@ async fn mint_widget<A: AirbyteApi>(
 
 /// Writes the token Secret: a plain create when none is cached (so the RBAC `create` verb shows
 /// in the audit log as what it is), else a server-side apply; a create that finds one falls back
-/// to it. Records what it wrote.
+/// to it. Records what it wrote, and keeps the token for the workspace's sources.
 async fn write_secret<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
     ctx: &Context<A>,
@@ -259,6 +251,14 @@ async fn write_secret<A: AirbyteApi>(
             }),
         );
     }
+    ctx.memory.remember_token(
+        &basis.uid,
+        CachedToken {
+            token: scoped.token.clone(),
+            workspace_id: scoped.workspace_id.clone(),
+            expires_at: scoped.expires_at,
+        },
+    );
     Ok(())
 }
 

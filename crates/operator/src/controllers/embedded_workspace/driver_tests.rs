@@ -1,286 +1,295 @@
 //! The EmbeddedWorkspace driver without a control plane: a fake Airbyte and a scripted apiserver.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
 
-use kube::core::{ObjectMeta, PartialObjectMeta};
-use serde_json::{Value, json};
+    use kube::core::{ObjectMeta, PartialObjectMeta};
+    use serde_json::{Value, json};
 
-use crate::controllers::clock::parse_rfc3339;
-use crate::controllers::events::EventReason;
-use crate::controllers::memory::{RecordedSecret, StoredToken};
-use crate::controllers::testing::{Harness, applied, stored};
-use crate::controllers::wiring::Kind;
-use airbyte_client::Endpoint;
-use embedded_crds::{EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus};
+    use crate::controllers::clock::parse_rfc3339;
+    use crate::controllers::events::EventReason;
+    use crate::controllers::memory::{RecordedSecret, StoredToken};
+    use crate::controllers::testing::{Harness, applied, stored};
+    use crate::controllers::wiring::Kind;
+    use airbyte_client::Endpoint;
+    use embedded_crds::{EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus};
 
-fn now() -> SystemTime {
-    parse_rfc3339("2026-06-01T12:00:00Z").unwrap()
-}
-
-fn workspace() -> EmbeddedWorkspace {
-    stored(
-        EmbeddedWorkspace::new("main", EmbeddedWorkspaceSpec::default()),
-        Some("tenant-a"),
-        now() - Duration::from_secs(60),
-    )
-}
-
-fn json_of(workspace: &EmbeddedWorkspace) -> Value {
-    serde_json::to_value(workspace).unwrap()
-}
-
-fn secret_answer(version: u64) -> impl FnOnce(&Value) -> (u16, Value) + Send {
-    move |body| {
-        let mut secret = body.clone();
-        secret["metadata"]["resourceVersion"] = json!(version.to_string());
-        secret["metadata"]["uid"] = json!("secret-uid");
-        (201, secret)
+    fn now() -> SystemTime {
+        parse_rfc3339("2026-06-01T12:00:00Z").unwrap()
     }
-}
 
-fn status_written(harness: &Harness) -> Value {
-    harness
-        .kube
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.path.contains("/status"))
-        .map(|r| r.body["status"].clone())
-        .unwrap_or(Value::Null)
-}
+    fn workspace() -> EmbeddedWorkspace {
+        stored(
+            EmbeddedWorkspace::new("main", EmbeddedWorkspaceSpec::default()),
+            Some("tenant-a"),
+            now() - Duration::from_secs(60),
+        )
+    }
 
-#[tokio::test]
-async fn a_new_workspace_checks_its_name_mints_creates_the_secret_and_records_the_id() {
-    let harness = Harness::new(now());
-    let main = workspace();
-    harness
-        .kube
-        .expect("POST", "/namespaces/tenant-a/secrets", secret_answer(5));
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedworkspaces/main/status",
-        applied(json_of(&main), 6),
-    );
-    EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(
-        harness.airbyte.calls(),
-        [Endpoint::WorkspacesList, Endpoint::ScopedTokenCreate]
-    );
-    let secret = &harness.kube.requests()[0].body;
-    assert_eq!(secret["metadata"]["name"], "main-airbyte-token");
-    assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "uid-main");
-    let status = status_written(&harness);
-    assert_eq!(status["workspaceId"], "workspace-1");
-    assert_eq!(status["workspaceName"], "tenant-a.main");
-    assert_eq!(status["conditions"][0]["reason"], "TokenIssued");
-    assert!(
+    fn json_of(workspace: &EmbeddedWorkspace) -> Value {
+        serde_json::to_value(workspace).unwrap()
+    }
+
+    fn secret_answer(version: u64) -> impl FnOnce(&Value) -> (u16, Value) + Send {
+        move |body| {
+            let mut secret = body.clone();
+            secret["metadata"]["resourceVersion"] = json!(version.to_string());
+            secret["metadata"]["uid"] = json!("secret-uid");
+            (201, secret)
+        }
+    }
+
+    fn status_written(harness: &Harness) -> Value {
         harness
-            .notes()
-            .iter()
-            .any(|n| n.reason == EventReason::TokenIssued)
-    );
-    assert!(
-        harness.ctx.memory.token("uid-main").is_some(),
-        "kept for the workspace's sources"
-    );
-}
+            .kube
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.path.contains("/status"))
+            .map(|r| r.body["status"].clone())
+            .unwrap_or(Value::Null)
+    }
 
-#[tokio::test]
-async fn a_name_two_airbyte_workspaces_share_stops_the_tenant_and_mints_nothing() {
-    let harness = Harness::new(now());
-    let first = harness.airbyte.add_workspace("tenant-a.main");
-    let second = harness.airbyte.add_workspace("tenant-a.main");
-    let main = workspace();
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedworkspaces/main/status",
-        applied(json_of(&main), 6),
-    );
-    EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(harness.airbyte.calls(), [Endpoint::WorkspacesList]);
-    let status = status_written(&harness);
-    assert_eq!(status["conditions"][0]["reason"], "WorkspaceNameAmbiguous");
-    let message = status["conditions"][0]["message"].as_str().unwrap();
-    assert!(
-        message.contains(&first) && message.contains(&second),
-        "{message}"
-    );
-}
+    #[tokio::test]
+    async fn a_new_workspace_checks_its_name_mints_creates_the_secret_and_records_the_id() {
+        let harness = Harness::new(now());
+        let main = workspace();
+        harness
+            .kube
+            .expect("POST", "/namespaces/tenant-a/secrets", secret_answer(5));
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedworkspaces/main/status",
+            applied(json_of(&main), 6),
+        );
+        EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(
+            harness.airbyte.calls(),
+            [Endpoint::WorkspacesList, Endpoint::ScopedTokenCreate]
+        );
+        let secret = &harness.kube.requests()[0].body;
+        assert_eq!(secret["metadata"]["name"], "main-airbyte-token");
+        assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "uid-main");
+        let status = status_written(&harness);
+        assert_eq!(status["workspaceId"], "workspace-1");
+        assert_eq!(status["workspaceName"], "tenant-a.main");
+        assert_eq!(status["conditions"][0]["reason"], "TokenIssued");
+        assert!(
+            harness
+                .notes()
+                .iter()
+                .any(|n| n.reason == EventReason::TokenIssued)
+        );
+        assert!(
+            harness.ctx.memory.token("uid-main").is_some(),
+            "kept for the workspace's sources"
+        );
+    }
 
-#[tokio::test]
-async fn a_token_due_for_refresh_is_minted_again_into_the_same_secret() {
-    let mut harness = Harness::new(now());
-    let mut main = workspace();
-    main.status = Some(EmbeddedWorkspaceStatus {
-        workspace_id: Some("workspace-1".into()),
-        workspace_name: Some("tenant-a.main".into()),
-        observed_generation: Some(1),
-        ..Default::default()
-    });
-    harness.airbyte.add_workspace("tenant-a.main");
-    // The Secret as the operator wrote it: cached at the version it recorded.
-    let settings =
-        super::token_secret::settings_hash(&["tenant-a.main", embedded_crds::REGION_US, ""]);
-    harness.ctx.memory.record_secret(
-        "uid-main",
-        Some(RecordedSecret {
-            name: "main-airbyte-token".into(),
-            version: 5,
-            token: StoredToken {
-                minted_at: now() - Duration::from_secs(1190),
-                expires_at: now() + Duration::from_secs(10),
-                settings_hash: settings,
-                intact: true,
+    #[tokio::test]
+    async fn a_name_two_airbyte_workspaces_share_stops_the_tenant_and_mints_nothing() {
+        let harness = Harness::new(now());
+        let first = harness.airbyte.add_workspace("tenant-a.main");
+        let second = harness.airbyte.add_workspace("tenant-a.main");
+        let main = workspace();
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedworkspaces/main/status",
+            applied(json_of(&main), 6),
+        );
+        EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(harness.airbyte.calls(), [Endpoint::WorkspacesList]);
+        let status = status_written(&harness);
+        assert_eq!(status["conditions"][0]["reason"], "WorkspaceNameAmbiguous");
+        let message = status["conditions"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&first) && message.contains(&second),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_due_for_refresh_is_minted_again_into_the_same_secret() {
+        let mut harness = Harness::new(now());
+        let mut main = workspace();
+        main.status = Some(EmbeddedWorkspaceStatus {
+            workspace_id: Some("workspace-1".into()),
+            workspace_name: Some("tenant-a.main".into()),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        harness.airbyte.add_workspace("tenant-a.main");
+        // The Secret as the operator wrote it: cached at the version it recorded.
+        let settings = crate::controllers::embedded_workspace::token_secret::settings_hash(&[
+            "tenant-a.main",
+            embedded_crds::REGION_US,
+            "",
+        ]);
+        harness.ctx.memory.record_secret(
+            "uid-main",
+            Some(RecordedSecret {
+                name: "main-airbyte-token".into(),
+                version: 5,
+                token: StoredToken {
+                    minted_at: now() - Duration::from_secs(1190),
+                    expires_at: now() + Duration::from_secs(10),
+                    settings_hash: settings,
+                    intact: true,
+                },
+            }),
+        );
+        harness.put_secret(&PartialObjectMeta {
+            metadata: ObjectMeta {
+                name: Some("main-airbyte-token".into()),
+                namespace: Some("tenant-a".into()),
+                resource_version: Some("5".into()),
+                ..Default::default()
             },
-        }),
-    );
-    harness.put_secret(&PartialObjectMeta {
-        metadata: ObjectMeta {
-            name: Some("main-airbyte-token".into()),
-            namespace: Some("tenant-a".into()),
-            resource_version: Some("5".into()),
             ..Default::default()
-        },
-        ..Default::default()
-    });
-    harness.kube.expect(
-        "PATCH",
-        "/namespaces/tenant-a/secrets/main-airbyte-token",
-        secret_answer(7),
-    );
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedworkspaces/main/status",
-        applied(json_of(&main), 8),
-    );
-    EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(
-        harness.airbyte.calls(),
-        [Endpoint::ScopedTokenCreate],
-        "a refresh does not check the name again"
-    );
-    assert!(
-        harness
-            .notes()
-            .iter()
-            .any(|n| n.reason == EventReason::TokenRefreshed)
-    );
-    assert_eq!(
-        harness
-            .ctx
-            .memory
-            .recorded_secret("uid-main")
-            .unwrap()
-            .version,
-        7
-    );
-}
+        });
+        harness.kube.expect(
+            "PATCH",
+            "/namespaces/tenant-a/secrets/main-airbyte-token",
+            secret_answer(7),
+        );
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedworkspaces/main/status",
+            applied(json_of(&main), 8),
+        );
+        EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(
+            harness.airbyte.calls(),
+            [Endpoint::ScopedTokenCreate],
+            "a refresh does not check the name again"
+        );
+        assert!(
+            harness
+                .notes()
+                .iter()
+                .any(|n| n.reason == EventReason::TokenRefreshed)
+        );
+        assert_eq!(
+            harness
+                .ctx
+                .memory
+                .recorded_secret("uid-main")
+                .unwrap()
+                .version,
+            7
+        );
+    }
 
-#[tokio::test]
-async fn a_foreign_secret_of_the_tokens_name_is_never_touched() {
-    let mut harness = Harness::new(now());
-    harness.put_secret(&PartialObjectMeta {
-        metadata: ObjectMeta {
-            name: Some("main-airbyte-token".into()),
-            namespace: Some("tenant-a".into()),
-            resource_version: Some("3".into()),
+    #[tokio::test]
+    async fn a_foreign_secret_of_the_tokens_name_is_never_touched() {
+        let mut harness = Harness::new(now());
+        harness.put_secret(&PartialObjectMeta {
+            metadata: ObjectMeta {
+                name: Some("main-airbyte-token".into()),
+                namespace: Some("tenant-a".into()),
+                resource_version: Some("3".into()),
+                ..Default::default()
+            },
             ..Default::default()
-        },
-        ..Default::default()
-    });
-    let main = workspace();
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedworkspaces/main/status",
-        applied(json_of(&main), 6),
-    );
-    EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert!(harness.airbyte.calls().is_empty());
-    assert_eq!(
-        status_written(&harness)["conditions"][0]["reason"],
-        "SecretConflict"
-    );
-}
+        });
+        let main = workspace();
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedworkspaces/main/status",
+            applied(json_of(&main), 6),
+        );
+        EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert!(harness.airbyte.calls().is_empty());
+        assert_eq!(
+            status_written(&harness)["conditions"][0]["reason"],
+            "SecretConflict"
+        );
+    }
 
-#[tokio::test]
-async fn a_steady_workspace_reads_nothing_until_its_drift_check_then_checks_its_token_once() {
-    let mut harness = Harness::new(now());
-    let mut main = workspace();
-    let id = harness.airbyte.add_workspace("tenant-a.main");
-    main.status = Some(EmbeddedWorkspaceStatus {
-        workspace_id: Some(id.clone()),
-        workspace_name: Some("tenant-a.main".into()),
-        observed_generation: Some(1),
-        ..Default::default()
-    });
-    let settings =
-        super::token_secret::settings_hash(&["tenant-a.main", embedded_crds::REGION_US, ""]);
-    harness.ctx.memory.record_secret(
-        "uid-main",
-        Some(RecordedSecret {
-            name: "main-airbyte-token".into(),
-            version: 5,
-            token: StoredToken {
-                minted_at: now(),
+    #[tokio::test]
+    async fn a_steady_workspace_reads_nothing_until_its_drift_check_then_checks_its_token_once() {
+        let mut harness = Harness::new(now());
+        let mut main = workspace();
+        let id = harness.airbyte.add_workspace("tenant-a.main");
+        main.status = Some(EmbeddedWorkspaceStatus {
+            workspace_id: Some(id.clone()),
+            workspace_name: Some("tenant-a.main".into()),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        let settings = crate::controllers::embedded_workspace::token_secret::settings_hash(&[
+            "tenant-a.main",
+            embedded_crds::REGION_US,
+            "",
+        ]);
+        harness.ctx.memory.record_secret(
+            "uid-main",
+            Some(RecordedSecret {
+                name: "main-airbyte-token".into(),
+                version: 5,
+                token: StoredToken {
+                    minted_at: now(),
+                    expires_at: now() + Duration::from_secs(100 * 3600),
+                    settings_hash: settings,
+                    intact: true,
+                },
+            }),
+        );
+        harness.ctx.memory.remember_token(
+            "uid-main",
+            crate::controllers::memory::CachedToken {
+                token: airbyte_client::BearerToken::new(format!("token-{id}-1")),
+                workspace_id: id.clone(),
                 expires_at: now() + Duration::from_secs(100 * 3600),
-                settings_hash: settings,
-                intact: true,
             },
-        }),
-    );
-    harness.ctx.memory.remember_token(
-        "uid-main",
-        crate::controllers::memory::CachedToken {
-            token: airbyte_client::BearerToken::new(format!("token-{id}-1")),
-            workspace_id: id.clone(),
-            expires_at: now() + Duration::from_secs(100 * 3600),
-        },
-    );
-    harness.put_secret(&PartialObjectMeta {
-        metadata: ObjectMeta {
-            name: Some("main-airbyte-token".into()),
-            namespace: Some("tenant-a".into()),
-            resource_version: Some("5".into()),
+        );
+        harness.put_secret(&PartialObjectMeta {
+            metadata: ObjectMeta {
+                name: Some("main-airbyte-token".into()),
+                namespace: Some("tenant-a".into()),
+                resource_version: Some("5".into()),
+                ..Default::default()
+            },
             ..Default::default()
-        },
-        ..Default::default()
-    });
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedworkspaces/main/status",
-        applied(json_of(&main), 6),
-    );
-    EmbeddedWorkspace::reconcile(Arc::new(main.clone()), harness.ctx.clone())
-        .await
-        .unwrap();
-    assert!(
-        harness.airbyte.calls().is_empty(),
-        "nothing read before the drift check"
-    );
+        });
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedworkspaces/main/status",
+            applied(json_of(&main), 6),
+        );
+        EmbeddedWorkspace::reconcile(Arc::new(main.clone()), harness.ctx.clone())
+            .await
+            .unwrap();
+        assert!(
+            harness.airbyte.calls().is_empty(),
+            "nothing read before the drift check"
+        );
 
-    harness.clock.advance(Duration::from_secs(601));
-    main.metadata.resource_version = Some("6".into());
-    harness.kube.expect(
-        "PATCH",
-        "/embeddedworkspaces/main/status",
-        applied(json_of(&main), 7),
-    );
-    EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(harness.airbyte.calls(), [Endpoint::ScopedTokenInfo]);
+        harness.clock.advance(Duration::from_secs(601));
+        main.metadata.resource_version = Some("6".into());
+        harness.kube.expect(
+            "PATCH",
+            "/embeddedworkspaces/main/status",
+            applied(json_of(&main), 7),
+        );
+        EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(harness.airbyte.calls(), [Endpoint::ScopedTokenInfo]);
+    }
 }

@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::act::Applied;
-use super::observe::{Observation, SecretState};
+use super::observe::{Basis, Observation, SecretState};
 use super::refresh;
 use super::token_secret::rfc3339;
 use crate::controllers::context::Context;
@@ -29,36 +29,8 @@ pub async fn record<A: AirbyteApi>(
         write_status(workspace, ctx, &Outcome::stalled(reason, message), None).await?;
         return Ok(Action::requeue(ctx.config.drift_interval));
     }
-    let stored = match &basis.secret {
-        SecretState::Ours(Some(stored)) => Some(stored.clone()),
-        _ => None,
-    };
-    let (minted_at, expires_at, workspace_id) = match &applied.minted {
-        Some(minted) => (
-            minted.minted_at,
-            minted.expires_at,
-            Some(minted.workspace_id.clone()),
-        ),
-        None => (
-            stored.as_ref().map_or(basis.now, |s| s.minted_at),
-            stored.as_ref().map_or(basis.now, |s| s.expires_at),
-            basis.known_id.clone(),
-        ),
-    };
-    let previous = workspace.status.clone().unwrap_or_default();
-    let fields = EmbeddedWorkspaceStatus {
-        workspace_id,
-        workspace_name: Some(basis.workspace_name.clone()),
-        region_id: Some(basis.region.clone()),
-        token_expires_at: Some(rfc3339(expires_at)),
-        token_secret_name: Some(basis.secret_name.clone()),
-        last_handled_reconcile_at: basis
-            .requested
-            .clone()
-            .or(previous.last_handled_reconcile_at),
-        observed_generation: workspace.metadata.generation,
-        conditions: Vec::new(),
-    };
+    let token = TokenTimes::of(basis, &applied);
+    let fields = status_fields(workspace, basis, &token);
     let message = format!(
         "token for workspace {} in Secret {}{}",
         basis.workspace_name,
@@ -79,7 +51,8 @@ pub async fn record<A: AirbyteApi>(
     for note in applied.notes {
         ctx.publish(workspace, note);
     }
-    let unix = expires_at
+    let unix = token
+        .expires_at
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
@@ -88,13 +61,67 @@ pub async fn record<A: AirbyteApi>(
         &workspace.name_any(),
         unix,
     );
-    let refresh = refresh::refresh_at(&basis.uid, minted_at, expires_at, basis.refresh_before);
+    let refresh = refresh::refresh_at(
+        &basis.uid,
+        token.minted_at,
+        token.expires_at,
+        basis.refresh_before,
+    );
     Ok(Action::requeue(next_visit(
         ctx,
         &basis.uid,
         refresh,
         ctx.clock.now(),
     )))
+}
+
+/// The token the Secret holds after this reconcile: minted now, or the stored one.
+struct TokenTimes {
+    minted_at: SystemTime,
+    expires_at: SystemTime,
+    workspace_id: Option<String>,
+}
+
+impl TokenTimes {
+    fn of(basis: &Basis, applied: &Applied) -> TokenTimes {
+        if let Some(minted) = &applied.minted {
+            return TokenTimes {
+                minted_at: minted.minted_at,
+                expires_at: minted.expires_at,
+                workspace_id: Some(minted.workspace_id.clone()),
+            };
+        }
+        let stored = match &basis.secret {
+            SecretState::Ours(Some(stored)) => Some(stored),
+            _ => None,
+        };
+        TokenTimes {
+            minted_at: stored.map_or(basis.now, |s| s.minted_at),
+            expires_at: stored.map_or(basis.now, |s| s.expires_at),
+            workspace_id: basis.known_id.clone(),
+        }
+    }
+}
+
+fn status_fields(
+    workspace: &EmbeddedWorkspace,
+    basis: &Basis,
+    token: &TokenTimes,
+) -> EmbeddedWorkspaceStatus {
+    let previous = workspace.status.clone().unwrap_or_default();
+    EmbeddedWorkspaceStatus {
+        workspace_id: token.workspace_id.clone(),
+        workspace_name: Some(basis.workspace_name.clone()),
+        region_id: Some(basis.region.clone()),
+        token_expires_at: Some(rfc3339(token.expires_at)),
+        token_secret_name: Some(basis.secret_name.clone()),
+        last_handled_reconcile_at: basis
+            .requested
+            .clone()
+            .or(previous.last_handled_reconcile_at),
+        observed_generation: workspace.metadata.generation,
+        conditions: Vec::new(),
+    }
 }
 
 fn next_visit<A: AirbyteApi>(

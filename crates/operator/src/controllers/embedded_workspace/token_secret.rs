@@ -62,17 +62,8 @@ pub fn settings_hash(parts: &[&str]) -> String {
     hex::encode(&hasher.finalize()[..16])
 }
 
-/// The Secret to apply: owned by the workspace, labelled as managed, with its data hash and the
-/// token's times in annotations.
-pub fn build(
-    name: &str,
-    namespace: &str,
-    workspace: &str,
-    owner: OwnerReference,
-    data: &TokenData<'_>,
-    minted_at: SystemTime,
-    settings_hash: &str,
-) -> Secret {
+/// The Secret's data: the documented keys, `widgetToken` when there is one.
+fn secret_data(data: &TokenData<'_>) -> BTreeMap<String, ByteString> {
     let mut values = BTreeMap::from([
         (
             "token".to_string(),
@@ -101,6 +92,21 @@ pub fn build(
             ByteString(widget.as_bytes().to_vec()),
         );
     }
+    values
+}
+
+/// The Secret to apply: owned by the workspace, labelled as managed, with its data hash and the
+/// token's times in annotations.
+pub fn build(
+    name: &str,
+    namespace: &str,
+    workspace: &str,
+    owner: OwnerReference,
+    data: &TokenData<'_>,
+    minted_at: SystemTime,
+    settings_hash: &str,
+) -> Secret {
+    let values = secret_data(data);
     let annotations = BTreeMap::from([
         (ANNOTATION_MINTED_AT.to_string(), rfc3339(minted_at)),
         (ANNOTATION_EXPIRES_AT.to_string(), rfc3339(data.expires_at)),

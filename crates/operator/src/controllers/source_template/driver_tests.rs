@@ -1,242 +1,245 @@
 //! The SourceTemplate driver without a control plane: a fake Airbyte and a scripted apiserver.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
+    use serde_json::{Value, json};
 
-use crate::controllers::clock::{parse_rfc3339, rfc3339};
-use crate::controllers::events::EventReason;
-use crate::controllers::testing::{Harness, applied, stored};
-use crate::controllers::wiring::Kind;
-use airbyte_client::Endpoint;
-use embedded_crds::{CREATE_PENDING, FINALIZER, SourceTemplate, SourceTemplateSpec};
+    use crate::controllers::clock::{parse_rfc3339, rfc3339};
+    use crate::controllers::events::EventReason;
+    use crate::controllers::testing::{Harness, applied, stored};
+    use crate::controllers::wiring::Kind;
+    use airbyte_client::Endpoint;
+    use embedded_crds::{CREATE_PENDING, FINALIZER, SourceTemplate, SourceTemplateSpec};
 
-fn now() -> SystemTime {
-    parse_rfc3339("2026-06-01T12:00:00Z").unwrap()
-}
-
-fn template(annotations: &[(&str, String)], finalizer: bool) -> SourceTemplate {
-    let mut template = stored(
-        SourceTemplate::new(
-            "pg",
-            SourceTemplateSpec {
-                name: "Postgres".into(),
-                actor_definition_id: "decd338e-5647-4c0b-adf4-da0e75f5a750".into(),
-                tags: vec!["crm".into()],
-                ..Default::default()
-            },
-        ),
-        None,
-        now() - Duration::from_secs(60),
-    );
-    template.metadata.annotations = Some(
-        annotations
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    );
-    if finalizer {
-        template.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    fn now() -> SystemTime {
+        parse_rfc3339("2026-06-01T12:00:00Z").unwrap()
     }
-    template
-}
 
-fn json_of(template: &SourceTemplate) -> Value {
-    serde_json::to_value(template).unwrap()
-}
+    fn template(annotations: &[(&str, String)], finalizer: bool) -> SourceTemplate {
+        let mut template = stored(
+            SourceTemplate::new(
+                "pg",
+                SourceTemplateSpec {
+                    name: "Postgres".into(),
+                    actor_definition_id: "decd338e-5647-4c0b-adf4-da0e75f5a750".into(),
+                    tags: vec!["crm".into()],
+                    ..Default::default()
+                },
+            ),
+            None,
+            now() - Duration::from_secs(60),
+        );
+        template.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        );
+        if finalizer {
+            template.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        }
+        template
+    }
 
-fn status_written(harness: &Harness) -> Value {
-    harness
-        .kube
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.path.contains("/status"))
-        .map(|r| r.body["status"].clone())
-        .unwrap_or(Value::Null)
-}
+    fn json_of(template: &SourceTemplate) -> Value {
+        serde_json::to_value(template).unwrap()
+    }
 
-#[tokio::test]
-async fn a_new_template_records_its_create_intent_before_the_create_then_is_tagged() {
-    let harness = Harness::new(now());
-    let template = template(&[], false);
-    harness.kube.expect(
-        "PATCH",
-        "/sourcetemplates/pg?",
-        applied(json_of(&template), 2),
-    );
-    harness.kube.expect(
-        "PATCH",
-        "/sourcetemplates/pg/status",
-        applied(json_of(&template), 3),
-    );
-    SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    let metadata = &harness.kube.requests()[0].body["metadata"];
-    assert_eq!(metadata["finalizers"], json!([FINALIZER]));
-    assert_eq!(metadata["annotations"][CREATE_PENDING], rfc3339(now()));
-    assert_eq!(
-        harness.airbyte.calls(),
-        [
-            Endpoint::SourceTemplatesList,
-            Endpoint::SourceTemplateCreate,
-            Endpoint::SourceTemplateTagAdd
-        ]
-    );
-    let status = status_written(&harness);
-    assert_eq!(status["templateId"], "template-1");
-    assert_eq!(status["conditions"][0]["reason"], "Synced");
-    assert!(
-        status["configHash"]
-            .as_str()
-            .unwrap()
-            .starts_with("sha256:")
-    );
-    assert!(
+    fn status_written(harness: &Harness) -> Value {
         harness
-            .notes()
-            .iter()
-            .any(|n| n.reason == EventReason::Created)
-    );
-}
+            .kube
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.path.contains("/status"))
+            .map(|r| r.body["status"].clone())
+            .unwrap_or(Value::Null)
+    }
 
-#[tokio::test]
-async fn an_operator_that_died_after_the_create_adopts_its_template_and_creates_nothing() {
-    let harness = Harness::new(now());
-    let made = harness
-        .airbyte
-        .add_template("Postgres", now() + Duration::from_secs(2));
-    let template = template(&[(CREATE_PENDING, rfc3339(now()))], true);
-    harness.kube.expect(
-        "PATCH",
-        "/sourcetemplates/pg/status",
-        applied(json_of(&template), 3),
-    );
-    SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(
-        harness.airbyte.calls(),
-        [
-            Endpoint::SourceTemplatesList,
-            Endpoint::SourceTemplateGet,
-            Endpoint::SourceTemplatePatch,
-            Endpoint::SourceTemplateTagAdd
-        ],
-        "no second create; the defaults are sent again, as the inputs may have moved since"
-    );
-    assert_eq!(status_written(&harness)["templateId"], made.as_str());
-    assert!(
+    #[tokio::test]
+    async fn a_new_template_records_its_create_intent_before_the_create_then_is_tagged() {
+        let harness = Harness::new(now());
+        let template = template(&[], false);
+        harness.kube.expect(
+            "PATCH",
+            "/sourcetemplates/pg?",
+            applied(json_of(&template), 2),
+        );
+        harness.kube.expect(
+            "PATCH",
+            "/sourcetemplates/pg/status",
+            applied(json_of(&template), 3),
+        );
+        SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        let metadata = &harness.kube.requests()[0].body["metadata"];
+        assert_eq!(metadata["finalizers"], json!([FINALIZER]));
+        assert_eq!(metadata["annotations"][CREATE_PENDING], rfc3339(now()));
+        assert_eq!(
+            harness.airbyte.calls(),
+            [
+                Endpoint::SourceTemplatesList,
+                Endpoint::SourceTemplateCreate,
+                Endpoint::SourceTemplateTagAdd
+            ]
+        );
+        let status = status_written(&harness);
+        assert_eq!(status["templateId"], "template-1");
+        assert_eq!(status["conditions"][0]["reason"], "Synced");
+        assert!(
+            status["configHash"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+        assert!(
+            harness
+                .notes()
+                .iter()
+                .any(|n| n.reason == EventReason::Created)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_operator_that_died_after_the_create_adopts_its_template_and_creates_nothing() {
+        let harness = Harness::new(now());
+        let made = harness
+            .airbyte
+            .add_template("Postgres", now() + Duration::from_secs(2));
+        let template = template(&[(CREATE_PENDING, rfc3339(now()))], true);
+        harness.kube.expect(
+            "PATCH",
+            "/sourcetemplates/pg/status",
+            applied(json_of(&template), 3),
+        );
+        SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(
+            harness.airbyte.calls(),
+            [
+                Endpoint::SourceTemplatesList,
+                Endpoint::SourceTemplateGet,
+                Endpoint::SourceTemplatePatch,
+                Endpoint::SourceTemplateTagAdd
+            ],
+            "no second create; the defaults are sent again, as the inputs may have moved since"
+        );
+        assert_eq!(status_written(&harness)["templateId"], made.as_str());
+        assert!(
+            harness
+                .notes()
+                .iter()
+                .any(|n| n.reason == EventReason::Adopted)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_namesake_it_never_set_out_to_create_is_reported_and_left_alone() {
+        let harness = Harness::new(now());
         harness
-            .notes()
-            .iter()
-            .any(|n| n.reason == EventReason::Adopted)
-    );
-}
+            .airbyte
+            .add_template("Postgres", now() + Duration::from_secs(2));
+        let template = template(&[], true);
+        harness.kube.expect(
+            "PATCH",
+            "/sourcetemplates/pg/status",
+            applied(json_of(&template), 3),
+        );
+        SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(harness.airbyte.calls(), [Endpoint::SourceTemplatesList]);
+        let status = status_written(&harness);
+        assert_eq!(status["conditions"][0]["reason"], "TemplateNameTaken");
+        assert!(status.get("templateId").is_none());
+    }
 
-#[tokio::test]
-async fn a_namesake_it_never_set_out_to_create_is_reported_and_left_alone() {
-    let harness = Harness::new(now());
-    harness
-        .airbyte
-        .add_template("Postgres", now() + Duration::from_secs(2));
-    let template = template(&[], true);
-    harness.kube.expect(
-        "PATCH",
-        "/sourcetemplates/pg/status",
-        applied(json_of(&template), 3),
-    );
-    SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(harness.airbyte.calls(), [Endpoint::SourceTemplatesList]);
-    let status = status_written(&harness);
-    assert_eq!(status["conditions"][0]["reason"], "TemplateNameTaken");
-    assert!(status.get("templateId").is_none());
-}
-
-#[tokio::test]
-async fn deleted_after_an_interrupted_create_its_template_is_found_and_deleted() {
-    let harness = Harness::new(now());
-    harness
-        .airbyte
-        .add_template("Postgres", now() + Duration::from_secs(1));
-    let mut template = template(&[(CREATE_PENDING, rfc3339(now()))], true);
-    template.metadata.deletion_timestamp =
-        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            jiff::Timestamp::try_from(now()).unwrap(),
-        ));
-    harness.kube.expect(
-        "PATCH",
-        "/sourcetemplates/pg?",
-        applied(json_of(&template), 4),
-    );
-    SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(
-        harness.airbyte.calls(),
-        [
-            Endpoint::SourceTemplatesList,
-            Endpoint::SourceTemplateDelete
-        ]
-    );
-    assert!(harness.airbyte.world().templates.is_empty());
-    assert_eq!(
-        harness.kube.requests()[0].body["metadata"]["finalizers"],
-        json!([])
-    );
-}
-
-#[tokio::test]
-async fn a_template_deleted_out_of_band_is_created_again_at_the_drift_check() {
-    let harness = Harness::new(now());
-    let first_create = now() - Duration::from_secs(3600);
-    let mut template = template(&[(CREATE_PENDING, rfc3339(first_create))], true);
-    template.status = Some(embedded_crds::SourceTemplateStatus {
-        template_id: Some("gone".into()),
-        config_hash: Some("sha256:old".into()),
-        observed_generation: Some(1),
-        ..Default::default()
-    });
-    harness.kube.expect(
-        "PATCH",
-        "/sourcetemplates/pg?",
-        applied(json_of(&template), 4),
-    );
-    harness.kube.expect(
-        "PATCH",
-        "/sourcetemplates/pg/status",
-        applied(json_of(&template), 5),
-    );
-    SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
-        .await
-        .unwrap();
-    harness.kube.done();
-    assert_eq!(
-        harness.airbyte.calls(),
-        [
-            Endpoint::SourceTemplateGet,
-            Endpoint::SourceTemplateCreate,
-            Endpoint::SourceTemplateTagAdd
-        ]
-    );
-    assert!(
+    #[tokio::test]
+    async fn deleted_after_an_interrupted_create_its_template_is_found_and_deleted() {
+        let harness = Harness::new(now());
         harness
-            .notes()
-            .iter()
-            .any(|n| n.reason == EventReason::DriftDetected)
-    );
-    assert_eq!(status_written(&harness)["templateId"], "template-1");
-    assert_eq!(
-        harness.kube.requests()[0].body["metadata"]["annotations"][CREATE_PENDING],
-        rfc3339(now()),
-        "the intent is renewed before the second create"
-    );
+            .airbyte
+            .add_template("Postgres", now() + Duration::from_secs(1));
+        let mut template = template(&[(CREATE_PENDING, rfc3339(now()))], true);
+        template.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::try_from(now()).unwrap(),
+            ));
+        harness.kube.expect(
+            "PATCH",
+            "/sourcetemplates/pg?",
+            applied(json_of(&template), 4),
+        );
+        SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(
+            harness.airbyte.calls(),
+            [
+                Endpoint::SourceTemplatesList,
+                Endpoint::SourceTemplateDelete
+            ]
+        );
+        assert!(harness.airbyte.world().templates.is_empty());
+        assert_eq!(
+            harness.kube.requests()[0].body["metadata"]["finalizers"],
+            json!([])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_template_deleted_out_of_band_is_created_again_at_the_drift_check() {
+        let harness = Harness::new(now());
+        let first_create = now() - Duration::from_secs(3600);
+        let mut template = template(&[(CREATE_PENDING, rfc3339(first_create))], true);
+        template.status = Some(embedded_crds::SourceTemplateStatus {
+            template_id: Some("gone".into()),
+            config_hash: Some("sha256:old".into()),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        harness.kube.expect(
+            "PATCH",
+            "/sourcetemplates/pg?",
+            applied(json_of(&template), 4),
+        );
+        harness.kube.expect(
+            "PATCH",
+            "/sourcetemplates/pg/status",
+            applied(json_of(&template), 5),
+        );
+        SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
+            .await
+            .unwrap();
+        harness.kube.done();
+        assert_eq!(
+            harness.airbyte.calls(),
+            [
+                Endpoint::SourceTemplateGet,
+                Endpoint::SourceTemplateCreate,
+                Endpoint::SourceTemplateTagAdd
+            ]
+        );
+        assert!(
+            harness
+                .notes()
+                .iter()
+                .any(|n| n.reason == EventReason::DriftDetected)
+        );
+        assert_eq!(status_written(&harness)["templateId"], "template-1");
+        assert_eq!(
+            harness.kube.requests()[0].body["metadata"]["annotations"][CREATE_PENDING],
+            rfc3339(now()),
+            "the intent is renewed before the second create"
+        );
+    }
 }
