@@ -3,13 +3,16 @@ mod cli;
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() {
     let cli = cli::Cli::parse();
-    match cli::main(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let code = match cli::main(cli).await {
+        Ok(()) => 0,
         Err(message) => {
             eprintln!("error: {message}");
-            std::process::ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Ends the process here: dropping the runtime would wait for blocking work still in flight
+    // (a stop must take a bounded time whatever the apiserver and Airbyte are doing).
+    std::process::exit(code);
 }

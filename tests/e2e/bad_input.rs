@@ -182,7 +182,7 @@ async fn bad_input_ends_in_a_clear_condition_with_bounded_calls() {
             name: "rejected".into(),
             reason: "ApiRejected",
             stalled: true,
-            culprit: "body.source_config.username: field required".into(),
+            culprit: "body.source_config.username: Field required".into(),
         },
         Case {
             kind: "source",
@@ -201,9 +201,9 @@ async fn bad_input_ends_in_a_clear_condition_with_bounded_calls() {
         Case {
             kind: "source",
             name: "unknown-template-id".into(),
-            reason: "NotFound",
+            reason: "ApiRejected",
             stalled: true,
-            culprit: "Source template not found".into(),
+            culprit: "body.source_template_id: Source template not found".into(),
         },
         Case {
             kind: "source",

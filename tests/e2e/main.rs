@@ -15,5 +15,6 @@ mod lifecycle;
 mod processes;
 mod sandbox;
 mod security;
+mod shutdown;
 mod steady_state;
 mod workspace_token;

@@ -238,10 +238,18 @@ spec:
     }
     let expiry_line = metrics
         .lines()
-        .find(|l| l.starts_with(&format!("airbyte_embedded_operator_workspace_token_expiry_seconds{{namespace=\"{ns}\",name=\"main\"}}")))
+        .find(|l| l.starts_with(&format!("airbyte_embedded_operator_workspace_token_expiry_timestamp_seconds{{namespace=\"{ns}\",name=\"main\"}}")))
         .expect("a token expiry gauge for the workspace");
-    let seconds: f64 = expiry_line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(seconds > 1000.0 && seconds <= 1200.0, "{expiry_line}");
+    // A Unix timestamp (alerts compute `expiry - time()`), about 20 minutes from now.
+    let expiry: f64 = expiry_line.rsplit(' ').next().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        expiry - now > 1000.0 && expiry - now <= 1200.0,
+        "{expiry_line}"
+    );
     for token in s.sim.state().issued_tokens() {
         assert!(!metrics.contains(&token), "a token leaked into the metrics");
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod freeze_proxy;
 pub mod kube_proxy;
 pub mod operator;
 pub mod scenario;

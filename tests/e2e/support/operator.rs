@@ -232,19 +232,26 @@ impl Operator {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        self.stop_within(Duration::from_secs(10))
+    }
+
+    /// SIGTERM; the exit status if the process ended within `limit` (it is killed otherwise).
+    pub fn stop_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
         );
-        for _ in 0..100 {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = child.kill();
-        child.wait().ok()
+        let _ = child.wait();
+        None
     }
 
     pub fn restart(&mut self) {
