@@ -29,7 +29,12 @@ fn condition(type_: &str, status: &str, reason: &str) -> Value {
 /// (case, object, Argo CD health, kstatus)
 fn cases() -> Vec<(String, Value, &'static str, &'static str)> {
     let mut cases = Vec::new();
-    for kind in ["EmbeddedWorkspace", "SourceTemplate", "EmbeddedSource"] {
+    for kind in [
+        "EmbeddedWorkspace",
+        "SourceTemplate",
+        "EmbeddedSource",
+        "ConnectionTemplate",
+    ] {
         let ready =
             json!({"observedGeneration": 2, "conditions": [condition("Ready", "True", "Synced")]});
         let reconciling = json!({"observedGeneration": 2, "conditions": [condition("Ready", "False", "WorkspaceNotReady"), condition("Reconciling", "True", "WorkspaceNotReady")]});

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use airbyte_sim::catalog::POSTGRES_DEFINITION_ID;
+use airbyte_sim::catalog::{POSTGRES_DEFINITION_ID, S3_DESTINATION_DEFINITION_ID};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
 use kube::Api;
@@ -362,6 +362,22 @@ spec:
   partialDefaultConfig: {{host: db, port: 5432}}
   partialDefaultConfigSecretRefs: [{{path: password, secretKeyRef: {{name: pg-defaults, key: password}}}}]
 ---
+apiVersion: v1
+kind: Secret
+metadata: {s3_keys}
+stringData: {{secret: rbac-destination-secret}}
+---
+apiVersion: embedded.airbyte.ai/v1alpha1
+kind: ConnectionTemplate
+metadata: {lake}
+spec:
+  destinationName: lake {ns}
+  destinationDefinitionId: {S3_DESTINATION_DEFINITION_ID}
+  destinationConfig: {{s3_bucket_name: tenants, s3_bucket_path: raw, s3_bucket_region: eu-west-1, format: {{format_type: JSONL}}, access_key_id: AKIA}}
+  destinationConfigSecretRefs: [{{path: secret_access_key, secretKeyRef: {{name: s3-keys, key: secret}}}}]
+  cronExpression: "0 0 2 * * ?"
+  tags: [rbac]
+---
 apiVersion: embedded.airbyte.ai/v1alpha1
 kind: EmbeddedWorkspace
 metadata: {ws}
@@ -382,6 +398,8 @@ spec:
   sourceConfigSecretRefs: [{{path: username, secretKeyRef: {{name: login, key: username}}}}]
 "#,
         defaults = s.meta("pg-defaults"),
+        s3_keys = s.meta("s3-keys"),
+        lake = s.template_meta("lake"),
         tpl = s.template_meta("pg"),
         ws = s.meta("main"),
         login = s.meta("login"),
@@ -390,6 +408,8 @@ spec:
     .success();
     s.wait_ready(&s.workspaces(), "main").await;
     s.wait_ready(&s.templates(), &template).await;
+    s.wait_ready(&s.connection_templates(), &s.cluster_name("lake"))
+        .await;
     let source = s.wait_ready(&s.sources(), "pg").await;
     let id = source.status.unwrap().source_id.unwrap();
     // Refreshes (8 s tokens), a Secret change, then deletion of everything.
@@ -419,6 +439,10 @@ spec:
         .delete(&template, &DeleteParams::default())
         .await
         .unwrap();
+    s.connection_templates()
+        .delete(&s.cluster_name("lake"), &DeleteParams::default())
+        .await
+        .unwrap();
     s.workspaces()
         .delete("main", &DeleteParams::default())
         .await
@@ -430,6 +454,7 @@ spec:
             let world = s.sim.state().world();
             (world.sources.is_empty()
                 && world.workspaces.is_empty()
+                && world.connection_templates.is_empty()
                 && world.source_templates.len() == 1)
                 .then_some(())
         },
@@ -491,7 +516,12 @@ spec:
         unused.is_empty(),
         "rules the operator never used: {unused:?}"
     );
-    s.assert_no_leaks(&["rbac-template-password", "reader-one", "reader-two"]);
+    s.assert_no_leaks(&[
+        "rbac-template-password",
+        "reader-one",
+        "reader-two",
+        "rbac-destination-secret",
+    ]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

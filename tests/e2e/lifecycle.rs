@@ -93,6 +93,32 @@ async fn changing_a_referenced_secret_updates_the_source_in_airbyte() {
     );
     assert_eq!(s.calls(Endpoint::SourcesCreate), 1);
     assert!(s.calls(Endpoint::SourceUpdate) >= 1);
+
+    // Back to the first value: the same config as at first, yet another hash. A hash that
+    // were a function of the values would come back, and anyone who can read the object could
+    // test guesses of the secret against it offline.
+    let second = updated.config_hash.unwrap();
+    s.apply(&secret(
+        &s,
+        "stripe-creds",
+        "client_secret",
+        "sk_first_value",
+    ))
+    .success();
+    let third = wait_for("the third config hash in status", WAIT, || async {
+        let status = s.sources().get("stripe").await.ok()?.status?;
+        let hash = status.config_hash?;
+        (hash != second).then_some(hash)
+    })
+    .await;
+    assert_eq!(
+        s.sim.state().world().sources[&id].config()["client_secret"],
+        "sk_first_value"
+    );
+    assert_ne!(
+        third, hash,
+        "status.configHash is derived from the Secret's values"
+    );
     s.assert_no_leaks(&["sk_first_value", "sk_second_value"]);
 }
 

@@ -7,6 +7,7 @@ mod admission;
 mod bad_input;
 mod chart;
 mod clients;
+mod connection_templates;
 mod crash_and_drift;
 mod faults;
 mod kube_runtime;

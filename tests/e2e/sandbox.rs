@@ -133,6 +133,7 @@ async fn the_readme_run_command_brings_up_the_sandbox_and_the_examples_settle() 
         "EmbeddedWorkspace/tenant-eu/main",
         "SourceTemplate/postgres-crm",
         "SourceTemplate/stripe",
+        "ConnectionTemplate/tenant-lake",
         "EmbeddedSource/tenant-us/stripe",
     ] {
         assert!(last(object).contains("ready=True"), "{object}: {text}");

@@ -37,13 +37,7 @@ pub async fn pipeline(
         .as_deref()
         .and_then(|t| state.reference.route(&method, t));
     let Some((operation, deprecated)) = found else {
-        // Not an operation (a wrong method, an unknown or removed path): answered by the
-        // fallbacks, recorded as `unmatched`.
-        let path = request.uri().path().to_string();
-        let mut guard = Unanswered::new(&state, "unmatched", &method, &path, String::new());
-        let response = next.run(request).await;
-        guard.answered(&response, false);
-        return response;
+        return unmatched(&state, &method, request, next).await;
     };
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, MAX_BODY).await {
@@ -60,18 +54,9 @@ pub async fn pipeline(
     let is_write =
         method != "GET" && operation.id != "application_token" && operation.id != "cron_describe";
     let (latency, latency_after, failure) = decide(&state, &operation.id, is_write);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    pause(latency).await;
     let (response, injected) = match failure {
-        Some((status, retry_after)) => {
-            let error = SimError::Status {
-                status: StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                message: format!("injected fault ({status})"),
-                retry_after,
-            };
-            (error.into_response(), true)
-        }
+        Some((status, retry_after)) => (injected_fault(status, retry_after), true),
         None => {
             let response = match admit(&state, operation, deprecated, &parts, &bytes) {
                 Ok((caller, input)) => {
@@ -82,9 +67,7 @@ pub async fn pipeline(
                 }
                 Err(error) => error.into_response(),
             };
-            if !latency_after.is_zero() {
-                tokio::time::sleep(latency_after).await;
-            }
+            pause(latency_after).await;
             (response, false)
         }
     };
@@ -96,6 +79,33 @@ pub async fn pipeline(
     }
     guard.answered(&response, injected);
     response
+}
+
+/// Waits out an injected latency (none: no timer at all).
+async fn pause(latency: std::time::Duration) {
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+}
+
+/// Not an operation (a wrong method, an unknown or removed path): answered by the fallbacks,
+/// recorded as `unmatched`.
+async fn unmatched(state: &SimState, method: &str, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let mut guard = Unanswered::new(state, "unmatched", method, &path, String::new());
+    let response = next.run(request).await;
+    guard.answered(&response, false);
+    response
+}
+
+/// The answer to a call the fault schedule fails.
+fn injected_fault(status: u16, retry_after: Option<u64>) -> Response {
+    SimError::Status {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        message: format!("injected fault ({status})"),
+        retry_after,
+    }
+    .into_response()
 }
 
 /// Everything checked before the handler; the handler gets the checked input.

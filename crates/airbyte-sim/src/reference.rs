@@ -410,6 +410,21 @@ fn problems(validator: &Validator, instance: &Value, root: &str) -> Vec<Problem>
         .collect()
 }
 
+/// Pydantic's message and code for a value of the wrong type.
+fn type_problem(wanted: &str) -> (&'static str, &'static str) {
+    if wanted.contains("object") {
+        ("Input should be a valid dictionary", "dict_type")
+    } else if wanted.contains("array") {
+        ("Input should be a valid list", "list_type")
+    } else if wanted.contains("boolean") {
+        ("Input should be a valid boolean", "bool_type")
+    } else if wanted.contains("integer") {
+        ("Input should be a valid integer", "int_type")
+    } else {
+        ("Input should be a valid string", "string_type")
+    }
+}
+
 fn describe(kind: &ValidationErrorKind, loc: Vec<String>) -> Vec<Problem> {
     let at = |loc: Vec<String>, message: &str, code: &str| Problem {
         loc,
@@ -441,18 +456,7 @@ fn describe(kind: &ValidationErrorKind, loc: Vec<String>) -> Vec<Problem> {
             )]
         }
         ValidationErrorKind::Type { kind } => {
-            let wanted = format!("{kind:?}").to_lowercase();
-            let (message, code) = if wanted.contains("object") {
-                ("Input should be a valid dictionary", "dict_type")
-            } else if wanted.contains("array") {
-                ("Input should be a valid list", "list_type")
-            } else if wanted.contains("boolean") {
-                ("Input should be a valid boolean", "bool_type")
-            } else if wanted.contains("integer") {
-                ("Input should be a valid integer", "int_type")
-            } else {
-                ("Input should be a valid string", "string_type")
-            };
+            let (message, code) = type_problem(&format!("{kind:?}").to_lowercase());
             vec![at(loc, message, code)]
         }
         ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. } => {

@@ -303,23 +303,19 @@ async fn the_organization_header_is_optional_unless_the_account_has_several() {
     );
 }
 
-#[tokio::test]
-async fn sources_are_listed_by_workspace_and_updated_with_put_name_and_config_only() {
-    let sim = start(Modes::strict()).await;
-    let raw = Raw::new(&sim);
-    let organization = raw.organization_token(&sim).await;
+/// A Stripe template, a workspace `acme` and a source `billing` in it: (scoped token,
+/// workspace id, the template's answer, the source's answer).
+async fn billing_source(raw: &Raw, organization: &str) -> (String, String, Value, Value) {
     let template = raw
         .send(
             "POST",
             "/api/v1/integrations/templates/sources",
-            Some(&organization),
+            Some(organization),
             Some(json!({"actor_definition_id": STRIPE_DEFINITION_ID, "partial_default_config": {"lookback_window_days": 3}, "name": "Stripe"})),
         )
         .await;
     assert_eq!(template.status, 200, "{}", template.body);
-    assert_eq!(template.body["source_definition_id"], STRIPE_DEFINITION_ID);
-    assert!(template.body.get("actor_definition_id").is_none());
-    let (scoped, workspace) = raw.scoped_token(&organization, "acme").await;
+    let (scoped, workspace) = raw.scoped_token(organization, "acme").await;
     let created = raw
         .send(
             "POST",
@@ -336,10 +332,20 @@ async fn sources_are_listed_by_workspace_and_updated_with_put_name_and_config_on
         )
         .await;
     assert_eq!(created.status, 200, "{}", created.body);
-    assert_eq!(created.body["source_config"]["client_secret"], "**********");
-    assert!(created.body.get("workspace_id").is_none());
-    assert_eq!(created.body["source_template"]["id"], template.body["id"]);
-    let id = created.body["id"].as_str().unwrap().to_string();
+    (scoped, workspace, template.body, created.body)
+}
+
+#[tokio::test]
+async fn sources_answer_masked_and_are_listed_by_workspace() {
+    let sim = start(Modes::strict()).await;
+    let raw = Raw::new(&sim);
+    let organization = raw.organization_token(&sim).await;
+    let (scoped, workspace, template, created) = billing_source(&raw, &organization).await;
+    assert_eq!(template["source_definition_id"], STRIPE_DEFINITION_ID);
+    assert!(template.get("actor_definition_id").is_none());
+    assert_eq!(created["source_config"]["client_secret"], "**********");
+    assert!(created.get("workspace_id").is_none());
+    assert_eq!(created["source_template"]["id"], template["id"]);
 
     let without_workspace = raw
         .send("GET", "/api/v1/embedded/sources", Some(&scoped), None)
@@ -358,9 +364,17 @@ async fn sources_are_listed_by_workspace_and_updated_with_put_name_and_config_on
         )
         .await;
     assert_eq!(listed.status, 200);
-    assert_eq!(listed.body["data"][0]["id"], id.as_str());
+    assert_eq!(listed.body["data"][0]["id"], created["id"]);
     assert!(listed.body["data"][0].get("source_config").is_none());
+}
 
+#[tokio::test]
+async fn sources_are_updated_with_put_name_and_config_only() {
+    let sim = start(Modes::strict()).await;
+    let raw = Raw::new(&sim);
+    let organization = raw.organization_token(&sim).await;
+    let (scoped, _, _, created) = billing_source(&raw, &organization).await;
+    let id = created["id"].as_str().unwrap().to_string();
     let tags = raw
         .send(
             "PUT",
@@ -389,16 +403,13 @@ async fn sources_are_listed_by_workspace_and_updated_with_put_name_and_config_on
     );
 }
 
-#[tokio::test]
-async fn template_updates_need_the_full_defaults_and_reach_sources_only_when_propagated() {
-    let sim = start(Modes::strict()).await;
-    let raw = Raw::new(&sim);
-    let organization = raw.organization_token(&sim).await;
+/// A Faker template with `count: 10`: (its path, its answer).
+async fn faker_template(raw: &Raw, organization: &str) -> (String, Value) {
     let template = raw
         .send(
             "POST",
             "/api/v1/integrations/templates/sources",
-            Some(&organization),
+            Some(organization),
             Some(json!({"actor_definition_id": FAKER_DEFINITION_ID, "partial_default_config": {"count": 10}})),
         )
         .await
@@ -407,6 +418,15 @@ async fn template_updates_need_the_full_defaults_and_reach_sources_only_when_pro
         "/api/v1/integrations/templates/sources/{}",
         template["id"].as_str().unwrap()
     );
+    (path, template)
+}
+
+#[tokio::test]
+async fn template_updates_need_the_full_defaults_and_reach_sources_only_when_propagated() {
+    let sim = start(Modes::strict()).await;
+    let raw = Raw::new(&sim);
+    let organization = raw.organization_token(&sim).await;
+    let (path, template) = faker_template(&raw, &organization).await;
     let name_only = raw
         .send(
             "PATCH",
@@ -434,38 +454,30 @@ async fn template_updates_need_the_full_defaults_and_reach_sources_only_when_pro
         "/api/v1/embedded/sources/{}",
         source["id"].as_str().unwrap()
     );
-    let count = |answer: Value| answer["source_config"]["count"].clone();
-    raw.send(
-        "PATCH",
-        &path,
-        Some(&organization),
-        Some(json!({"partial_default_config": {"count": 20}})),
-    )
-    .await;
+    let count_after = async |update: Value| {
+        raw.send("PATCH", &path, Some(&organization), Some(update))
+            .await;
+        raw.send("GET", &source_path, Some(&scoped), None)
+            .await
+            .body["source_config"]["count"]
+            .clone()
+    };
     assert_eq!(
-        count(
-            raw.send("GET", &source_path, Some(&scoped), None)
-                .await
-                .body
-        ),
+        count_after(json!({"partial_default_config": {"count": 20}})).await,
         10
     );
-    raw.send(
-        "PATCH",
-        &path,
-        Some(&organization),
-        Some(json!({"partial_default_config": {"count": 30}, "propagate": true})),
-    )
-    .await;
     assert_eq!(
-        count(
-            raw.send("GET", &source_path, Some(&scoped), None)
-                .await
-                .body
-        ),
+        count_after(json!({"partial_default_config": {"count": 30}, "propagate": true})).await,
         30
     );
+}
 
+#[tokio::test]
+async fn untagging_a_template_answers_only_the_deletion_time() {
+    let sim = start(Modes::strict()).await;
+    let raw = Raw::new(&sim);
+    let organization = raw.organization_token(&sim).await;
+    let (path, _) = faker_template(&raw, &organization).await;
     raw.send(
         "POST",
         &format!("{path}/tags"),

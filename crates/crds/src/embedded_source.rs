@@ -119,6 +119,11 @@ pub struct EmbeddedSourceStatus {
     /// Secret values); a change re-applies it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
+    /// The ConnectionTemplates of this cluster whose tags `connectionTemplateTags` selects, by
+    /// name (Airbyte makes the source's connections from the matching templates when it creates
+    /// the source).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connection_templates: Vec<String>,
     /// The last `embedded.airbyte.ai/reconcile-requested-at` value handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,

@@ -4,7 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::json;
 
-use super::{EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+use super::{ConnectionTemplate, EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
 
 /// An object whose keys the operator does not know (connector configurations): kept as written.
 pub fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -14,13 +14,14 @@ pub fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-/// The three CRDs, each with `status` defaulted to `{observedGeneration: -1}` so that an object
+/// The CRDs, each with `status` defaulted to `{observedGeneration: -1}` so that an object
 /// never reconciled reads as in progress (kstatus, as Flux does).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     let mut crds = vec![
         EmbeddedWorkspace::crd(),
         SourceTemplate::crd(),
         EmbeddedSource::crd(),
+        ConnectionTemplate::crd(),
     ];
     for crd in &mut crds {
         for version in &mut crd.spec.versions {

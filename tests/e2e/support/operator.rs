@@ -38,6 +38,7 @@ pub fn install_crds(ctx: &TestContext) {
                 "crd/embeddedworkspaces.embedded.airbyte.ai",
                 "crd/sourcetemplates.embedded.airbyte.ai",
                 "crd/embeddedsources.embedded.airbyte.ai",
+                "crd/connectiontemplates.embedded.airbyte.ai",
             ])
             .success();
     });

@@ -6,7 +6,7 @@ use std::time::Duration;
 use airbyte_client::{AirbyteClient, Endpoint};
 use airbyte_sim::Simulator;
 use embedded_crds::conditions;
-use embedded_crds::{EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+use embedded_crds::{ConnectionTemplate, EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
 use embedded_operator::controllers::lifecycle::Managed;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -94,6 +94,10 @@ impl Scenario {
     }
 
     pub fn templates(&self) -> Api<SourceTemplate> {
+        Api::all(self.ctx.client.clone())
+    }
+
+    pub fn connection_templates(&self) -> Api<ConnectionTemplate> {
         Api::all(self.ctx.client.clone())
     }
 
@@ -189,11 +193,15 @@ impl Scenario {
         self.assert_no_token_in_audit_log();
         let logs = self.operator.logs();
         assert!(!logs.is_empty(), "the operator wrote no log");
-        let events = self
-            .kubectl(&["get", "events", "-n", self.ns(), "-o", "json"])
-            .success()
-            .stdout();
-        let statuses = self
+        // Events of cluster-scoped objects (templates) land in `default`.
+        let events = [self.ns(), "default"]
+            .map(|namespace| {
+                self.kubectl(&["get", "events", "-n", namespace, "-o", "json"])
+                    .success()
+                    .stdout()
+            })
+            .concat();
+        let namespaced = self
             .kubectl(&[
                 "get",
                 "embeddedworkspaces,embeddedsources",
@@ -204,6 +212,11 @@ impl Scenario {
             ])
             .success()
             .stdout();
+        let cluster = self
+            .kubectl(&["get", "sourcetemplates,connectiontemplates", "-o", "json"])
+            .success()
+            .stdout();
+        let statuses = namespaced + &cluster;
         let tokens = self.sim.state().issued_tokens();
         assert!(
             !tokens.is_empty() || secret_values.is_empty(),

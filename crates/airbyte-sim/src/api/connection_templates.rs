@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::templates::tag_filter;
 use crate::answers;
@@ -64,34 +64,7 @@ pub async fn create(
             Default::default(),
         )
     } else {
-        let definition_id = input
-            .str("destination_definition_id")
-            .unwrap_or_default()
-            .to_lowercase();
-        let connector = state
-            .catalog
-            .find(
-                &definition_id,
-                ConnectorKind::Destination,
-                &["body", "destination_definition_id"],
-            )
-            .map_err(|p| SimError::Validation(vec![p]))?;
-        let config = input
-            .object("destination_config")
-            .cloned()
-            .unwrap_or_default();
-        let problems = connector.validate(&config, &["body", "destination_config"]);
-        if !problems.is_empty() {
-            return Err(SimError::Validation(problems));
-        }
-        (
-            input
-                .str("destination_name")
-                .unwrap_or_default()
-                .to_string(),
-            definition_id,
-            config,
-        )
+        user_hosted_destination(&state, &input)?
     };
     let now = timestamp();
     let record = ConnectionTemplateRecord {
@@ -126,6 +99,38 @@ pub async fn create(
         .connection_templates
         .insert(record.id.clone(), record);
     Ok(Json(answer))
+}
+
+/// The destination of a `user_hosted` template, its config checked against the connector's spec.
+fn user_hosted_destination(
+    state: &SimState,
+    input: &Input,
+) -> Result<(String, String, Map<String, Value>), SimError> {
+    let definition_id = input
+        .str("destination_definition_id")
+        .unwrap_or_default()
+        .to_lowercase();
+    let connector = state
+        .catalog
+        .find(
+            &definition_id,
+            ConnectorKind::Destination,
+            &["body", "destination_definition_id"],
+        )
+        .map_err(|p| SimError::Validation(vec![p]))?;
+    let config = input
+        .object("destination_config")
+        .cloned()
+        .unwrap_or_default();
+    let problems = connector.validate(&config, &["body", "destination_config"]);
+    if !problems.is_empty() {
+        return Err(SimError::Validation(problems));
+    }
+    let name = input
+        .str("destination_name")
+        .unwrap_or_default()
+        .to_string();
+    Ok((name, definition_id, config))
 }
 
 fn find<'a>(world: &'a mut World, id: &str) -> Result<&'a mut ConnectionTemplateRecord, SimError> {

@@ -71,25 +71,7 @@ pub async fn list(
     let more = matching.len() > limit;
     matching.truncate(limit);
     let next = match (more, matching.last()) {
-        (true, Some(last)) => {
-            let host = headers
-                .get("host")
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("127.0.0.1");
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query.append_pair("limit", &asked.to_string());
-            query.append_pair("cursor", &encode_cursor(last.sequence));
-            if let Some(name) = input.query_one("name_contains") {
-                query.append_pair("name_contains", name);
-            }
-            if let Some(status) = status {
-                query.append_pair("status", status);
-            }
-            Value::String(format!(
-                "http://{host}/api/v1/workspaces?{}",
-                query.finish()
-            ))
-        }
+        (true, Some(last)) => Value::String(next_page_url(&headers, &input, asked, last.sequence)),
         _ => Value::Null,
     };
     let data: Vec<Value> = matching
@@ -97,6 +79,23 @@ pub async fn list(
         .map(|w| answers::workspace(w, &state.config.organization_id))
         .collect();
     Ok(Json(json!({"data": data, "next": next})))
+}
+
+/// The URL of the page after `sequence`, keeping the caller's filters.
+fn next_page_url(headers: &HeaderMap, input: &Input, limit: usize, sequence: u64) -> String {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("limit", &limit.to_string());
+    query.append_pair("cursor", &encode_cursor(sequence));
+    for filter in ["name_contains", "status"] {
+        if let Some(value) = input.query_one(filter) {
+            query.append_pair(filter, value);
+        }
+    }
+    format!("http://{host}/api/v1/workspaces?{}", query.finish())
 }
 
 pub async fn stats(State(state): State<Arc<SimState>>) -> Result<Json<Value>, SimError> {

@@ -21,3 +21,17 @@ pub fn stream_selection_mode(
         embedded_crds::StreamSelectionMode::Whitelist => models::StreamSelectionMode::Whitelist,
     }
 }
+
+/// A connection template's schema-change policy as the API spells it.
+pub fn preference(
+    preference: embedded_crds::NonBreakingChangesPreference,
+) -> models::NonBreakingChangesPreference {
+    use embedded_crds::NonBreakingChangesPreference as Spec;
+    use models::NonBreakingChangesPreference as Api;
+    match preference {
+        Spec::Ignore => Api::Ignore,
+        Spec::Disable => Api::Disable,
+        Spec::PropagateColumns => Api::PropagateColumns,
+        Spec::PropagateFully => Api::PropagateFully,
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod compare;
+pub mod connection_template;
 pub mod context;
 pub mod convert;
 pub mod embedded_source;
@@ -39,7 +40,7 @@ use self::wiring::{Bus, Kinds};
 use crate::config::OperatorConfig;
 use crate::metrics::{ApiCallMetrics, Metrics};
 use airbyte_client::{AirbyteApi, AirbyteClient, ClientConfig};
-use embedded_crds::{EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+use embedded_crds::{ConnectionTemplate, EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
 
 /// User agent of every request to Kubernetes.
 pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
@@ -100,6 +101,7 @@ pub async fn run_with<A: AirbyteApi>(
     kinds.register::<EmbeddedWorkspace>();
     kinds.register::<SourceTemplate>();
     kinds.register::<EmbeddedSource>();
+    kinds.register::<ConnectionTemplate>();
 
     let work = operate(
         client,

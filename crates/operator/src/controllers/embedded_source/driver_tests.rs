@@ -15,8 +15,9 @@ mod tests {
     use crate::controllers::wiring::Kind;
     use airbyte_client::{BearerToken, Endpoint};
     use embedded_crds::{
-        CREATE_PENDING, DeletionPolicy, EmbeddedSource, EmbeddedSourceSpec, EmbeddedSourceStatus,
-        EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus, FINALIZER, LocalRef,
+        CREATE_PENDING, ConnectionTemplate, ConnectionTemplateSpec, DeletionPolicy, EmbeddedSource,
+        EmbeddedSourceSpec, EmbeddedSourceStatus, EmbeddedWorkspace, EmbeddedWorkspaceSpec,
+        EmbeddedWorkspaceStatus, FINALIZER, LocalRef, TagFilter, TagMode,
     };
 
     const TEMPLATE: &str = "00000000-0000-4000-8000-00000000fa4e";
@@ -199,6 +200,89 @@ mod tests {
         let calls = harness.airbyte.calls();
         assert!(!calls.contains(&Endpoint::SourcesCreate), "{calls:?}");
         assert_eq!(status_written(&harness)["sourceId"], made.as_str());
+    }
+
+    fn connection_template(name: &str, tags: &[&str], deleting: bool) -> ConnectionTemplate {
+        let mut template = stored(
+            ConnectionTemplate::new(
+                name,
+                ConnectionTemplateSpec {
+                    tags: tags.iter().map(|t| t.to_string()).collect(),
+                    ..Default::default()
+                },
+            ),
+            None,
+            now() - Duration::from_secs(60),
+        );
+        if deleting {
+            template.metadata.deletion_timestamp =
+                Some(Time(jiff::Timestamp::try_from(now()).unwrap()));
+        }
+        template
+    }
+
+    #[tokio::test]
+    async fn the_status_names_the_connection_templates_the_tags_select() {
+        let table = [
+            (
+                "no filter selects every live template",
+                None,
+                vec!["archive", "lake", "warehouse"],
+            ),
+            (
+                "any: one shared tag is enough",
+                Some((vec!["s3", "bq"], TagMode::Any)),
+                vec!["lake", "warehouse"],
+            ),
+            (
+                "all: every tag is needed",
+                Some((vec!["s3", "daily"], TagMode::All)),
+                vec!["lake"],
+            ),
+            (
+                "a tag no template has selects none",
+                Some((vec!["gcs"], TagMode::Any)),
+                vec![],
+            ),
+        ];
+        for (case, filter, expected) in table {
+            let mut harness = Harness::new(now());
+            with_workspace(&mut harness, "workspace-1");
+            harness.put_connection_template(&connection_template("lake", &["s3", "daily"], false));
+            harness.put_connection_template(&connection_template("warehouse", &["bq"], false));
+            harness.put_connection_template(&connection_template("archive", &["cold"], false));
+            harness.put_connection_template(&connection_template(
+                "leaving",
+                &["s3", "daily"],
+                true,
+            ));
+            let made = harness.airbyte.add_source("workspace-1", "feed", now());
+            let mut feed = source(now() - Duration::from_secs(5));
+            feed.spec.connection_template_tags = filter.map(|(tags, mode)| TagFilter {
+                tags: tags.into_iter().map(str::to_string).collect(),
+                mode: Some(mode),
+            });
+            feed.status = Some(EmbeddedSourceStatus {
+                source_id: Some(made),
+                workspace_id: Some("workspace-1".into()),
+                ..Default::default()
+            });
+            harness.kube.expect(
+                "PATCH",
+                "/embeddedsources/feed/status",
+                applied(json_of(&feed), 3),
+            );
+            EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
+                .await
+                .unwrap();
+            harness.kube.done();
+            let written = status_written(&harness)["connectionTemplates"].clone();
+            let names: Vec<&str> = written
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            assert_eq!(names, expected, "{case}");
+        }
     }
 
     #[tokio::test]

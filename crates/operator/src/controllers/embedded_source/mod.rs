@@ -47,7 +47,7 @@ impl Kind for EmbeddedSource {
     }
 
     /// Its workspace or template changed readiness or id or went away; a referenced Secret
-    /// changed or went away.
+    /// changed or went away; a connection template changed its tags or readiness.
     fn concerns(&self, change: &Change, _config: &OperatorConfig) -> bool {
         let namespace = self.namespace();
         match change.kind {
@@ -59,6 +59,8 @@ impl Kind for EmbeddedSource {
                 .source_template_ref
                 .as_ref()
                 .is_some_and(|r| r.name == change.name),
+            // Which templates the filter selects is shown in status.
+            "ConnectionTemplate" => true,
             "Secret" => {
                 change.namespace == namespace
                     && self

@@ -21,8 +21,8 @@ use airbyte_client::models::Source;
 use airbyte_client::{AirbyteApi, ApiError, BearerToken};
 use embedded_crds::conditions::{self, Reason};
 use embedded_crds::{
-    CREATE_PENDING, EXTERNAL_ID, EmbeddedSource, EmbeddedWorkspace, RECONCILE_REQUESTED_AT,
-    SourceTemplate,
+    CREATE_PENDING, ConnectionTemplate, EXTERNAL_ID, EmbeddedSource, EmbeddedWorkspace,
+    RECONCILE_REQUESTED_AT, SourceTemplate,
 };
 
 /// A cached token must live at least this long to be used.
@@ -86,6 +86,8 @@ pub struct Seen {
     pub intent: Option<SystemTime>,
     pub now: SystemTime,
     pub inputs: Option<u64>,
+    /// The ConnectionTemplates whose tags the source's filter selects, by name.
+    pub connection_templates: Vec<String>,
     pub external: External,
     /// The token the reads were made with (acting uses it too).
     pub token: Option<BearerToken>,
@@ -112,6 +114,7 @@ pub async fn observe<A: AirbyteApi>(
     let namespace = source.namespace().unwrap_or_default();
     let uid = source.uid().unwrap_or_default();
     let status = source.status.clone().unwrap_or_default();
+    let matched = super::plan::selected_templates(source, &ctx.stores.of::<ConnectionTemplate>());
     let inputs = ctx
         .stores
         .secrets
@@ -127,6 +130,7 @@ pub async fn observe<A: AirbyteApi>(
                 &dependencies.template_id,
                 source.annotations().get(EXTERNAL_ID),
                 source.annotations().get(RECONCILE_REQUESTED_AT),
+                &matched,
             ))
         });
     ctx.ensure_drift_scheduled(&uid);
@@ -141,7 +145,8 @@ pub async fn observe<A: AirbyteApi>(
             inputs,
         });
     }
-    let seen = seen(source, ctx, dependencies, inputs).await?;
+    let mut seen = seen(source, ctx, dependencies, inputs).await?;
+    seen.connection_templates = matched;
     Ok(Observation::Seen(Box::new(seen)))
 }
 
@@ -171,6 +176,7 @@ async fn seen<A: AirbyteApi>(
         intent,
         now: ctx.clock.now(),
         inputs,
+        connection_templates: Vec::new(),
         external: External::Absent,
         token: None,
     };

@@ -77,6 +77,41 @@ pub fn changes(desired: &Desired, observed: &Source, config_changed: bool) -> Op
     })
 }
 
+/// Whether a filter of `wanted` tags in `mode` selects a template tagged `have`: no wanted tags
+/// select every template; `any` needs one of them, `all` every one.
+pub fn selects(wanted: &[String], mode: embedded_crds::TagMode, have: &[String]) -> bool {
+    if wanted.is_empty() {
+        return true;
+    }
+    match mode {
+        embedded_crds::TagMode::Any => wanted.iter().any(|t| have.contains(t)),
+        embedded_crds::TagMode::All => wanted.iter().all(|t| have.contains(t)),
+    }
+}
+
+/// The ConnectionTemplates (from the cache, not being deleted) whose tags the source selects, by
+/// name, sorted.
+pub fn selected_templates(
+    source: &EmbeddedSource,
+    templates: &kube::runtime::reflector::Store<embedded_crds::ConnectionTemplate>,
+) -> Vec<String> {
+    let filter = source
+        .spec
+        .connection_template_tags
+        .clone()
+        .unwrap_or_default();
+    let mut names: Vec<String> = templates
+        .state_filter(|t| {
+            t.metadata.deletion_timestamp.is_none()
+                && selects(&filter.tags, filter.mode(), &t.spec.tags)
+        })
+        .iter()
+        .filter_map(|t| t.metadata.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
 /// How the source came to be this object's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -260,6 +295,7 @@ mod tests {
             intent: None,
             now: std::time::SystemTime::UNIX_EPOCH,
             inputs: None,
+            connection_templates: Vec::new(),
             external,
             token: None,
         }))
@@ -393,6 +429,24 @@ mod tests {
         for (case, annotations, observation, check) in table {
             let plan = plan(&source(annotations), &observation);
             assert!(check(&plan), "{case}: {plan:?}");
+        }
+    }
+
+    #[test]
+    fn tag_filters_select_templates_by_any_or_all() {
+        use embedded_crds::TagMode::{All, Any};
+        let have = ["s3".to_string(), "eu".to_string()];
+        let table: [(&str, &[&str], embedded_crds::TagMode, bool); 6] = [
+            ("no tags select every template", &[], Any, true),
+            ("any: one shared tag is enough", &["s3", "us"], Any, true),
+            ("any: no shared tag selects nothing", &["gcs"], Any, false),
+            ("all: every tag present", &["s3", "eu"], All, true),
+            ("all: one tag missing", &["s3", "us"], All, false),
+            ("all: no tags still select everything", &[], All, true),
+        ];
+        for (case, wanted, mode, expected) in table {
+            let wanted: Vec<String> = wanted.iter().map(|t| t.to_string()).collect();
+            assert_eq!(selects(&wanted, mode, &have), expected, "{case}");
         }
     }
 

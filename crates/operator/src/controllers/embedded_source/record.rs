@@ -40,6 +40,7 @@ pub async fn record<A: AirbyteApi>(
         workspace_id: Some(seen.desired.workspace_id.clone()),
         source_template_id: Some(seen.desired.template_id.clone()),
         config_hash: Some(seen.config_hash.clone()),
+        connection_templates: seen.connection_templates.clone(),
         last_handled_reconcile_at: seen
             .requested
             .clone()

@@ -27,6 +27,7 @@ pub struct World {
     pub templates: BTreeMap<String, SourceTemplate>,
     /// Sources with their workspace.
     pub sources: BTreeMap<String, (String, Source)>,
+    pub connection_templates: BTreeMap<String, ConnectionTemplate>,
     pub calls: Vec<Endpoint>,
     pub failures: VecDeque<(Endpoint, ApiError)>,
     pub minted: u64,
@@ -281,15 +282,44 @@ impl TemplateTagApi for FakeAirbyte {
 impl ConnectionTemplateApi for FakeAirbyte {
     async fn create_connection_template(
         &self,
-        _: &CreateConnectionTemplate,
+        request: &CreateConnectionTemplate,
     ) -> Result<ConnectionTemplate, ApiError> {
         self.call(Endpoint::ConnectionTemplateCreate)?;
-        Ok(ConnectionTemplate::default())
+        let now = self.now();
+        let mut world = self.world();
+        let id = format!(
+            "connection-template-{}",
+            world.connection_templates.len() + 1
+        );
+        let mut template = ConnectionTemplate {
+            id: id.clone(),
+            created_at: Some(rfc3339(now)),
+            ..Default::default()
+        };
+        if let CreateConnectionTemplate::UserHosted {
+            destination_name,
+            destination_definition_id,
+            destination_config,
+            cron_expression,
+            ..
+        } = request
+        {
+            template.destination_name = destination_name.clone();
+            template.destination_definition_id = Some(destination_definition_id.clone());
+            template.destination_config = destination_config.clone();
+            template.cron_expression = cron_expression.clone();
+        }
+        world.connection_templates.insert(id, template.clone());
+        Ok(template)
     }
 
-    async fn get_connection_template(&self, _: &str) -> Result<ConnectionTemplate, ApiError> {
+    async fn get_connection_template(&self, id: &str) -> Result<ConnectionTemplate, ApiError> {
         self.call(Endpoint::ConnectionTemplateGet)?;
-        Err(not_found(Endpoint::ConnectionTemplateGet))
+        self.world()
+            .connection_templates
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found(Endpoint::ConnectionTemplateGet))
     }
 
     async fn list_connection_templates(
@@ -298,35 +328,68 @@ impl ConnectionTemplateApi for FakeAirbyte {
         _: TagMode,
     ) -> Result<Vec<ConnectionTemplate>, ApiError> {
         self.call(Endpoint::ConnectionTemplatesList)?;
-        Ok(Vec::new())
+        Ok(self
+            .world()
+            .connection_templates
+            .values()
+            .cloned()
+            .collect())
     }
 
     async fn patch_connection_template(
         &self,
-        _: &str,
-        _: &PatchConnectionTemplate,
+        id: &str,
+        patch: &PatchConnectionTemplate,
     ) -> Result<ConnectionTemplate, ApiError> {
         self.call(Endpoint::ConnectionTemplatePatch)?;
-        Ok(ConnectionTemplate::default())
+        let mut world = self.world();
+        let template = world
+            .connection_templates
+            .get_mut(id)
+            .ok_or_else(|| not_found(Endpoint::ConnectionTemplatePatch))?;
+        if let Some(config) = &patch.destination_config {
+            template.destination_config = config.clone();
+        }
+        if let Some(cron) = &patch.cron_expression {
+            template.cron_expression = Some(cron.clone());
+        }
+        Ok(template.clone())
     }
 
-    async fn delete_connection_template(&self, _: &str) -> Result<(), ApiError> {
-        self.call(Endpoint::ConnectionTemplateDelete)
+    async fn delete_connection_template(&self, id: &str) -> Result<(), ApiError> {
+        self.call(Endpoint::ConnectionTemplateDelete)?;
+        self.world().connection_templates.remove(id);
+        Ok(())
     }
 
-    async fn add_connection_template_tag(&self, _: &str, _: &str) -> Result<(), ApiError> {
-        self.call(Endpoint::ConnectionTemplateTagAdd)
+    async fn add_connection_template_tag(&self, id: &str, tag: &str) -> Result<(), ApiError> {
+        self.call(Endpoint::ConnectionTemplateTagAdd)?;
+        if let Some(template) = self.world().connection_templates.get_mut(id)
+            && !template.tags.iter().any(|t| t == tag)
+        {
+            template.tags.push(tag.to_string());
+        }
+        Ok(())
     }
 
-    async fn remove_connection_template_tag(&self, _: &str, _: &str) -> Result<(), ApiError> {
-        self.call(Endpoint::ConnectionTemplateTagRemove)
+    async fn remove_connection_template_tag(&self, id: &str, tag: &str) -> Result<(), ApiError> {
+        self.call(Endpoint::ConnectionTemplateTagRemove)?;
+        if let Some(template) = self.world().connection_templates.get_mut(id) {
+            template.tags.retain(|t| t != tag);
+        }
+        Ok(())
     }
 
-    async fn describe_cron(&self, _: &str) -> Result<CronDescription, ApiError> {
+    async fn describe_cron(&self, expression: &str) -> Result<CronDescription, ApiError> {
         self.call(Endpoint::CronDescribe)?;
+        let fields = expression.split_whitespace().count();
         Ok(CronDescription {
-            description: "every day".into(),
-            is_valid: true,
+            description: if (6..=7).contains(&fields) {
+                format!("runs at {expression}")
+            } else {
+                format!("{fields} fields; a Quartz expression has 6 or 7")
+            },
+            is_valid: (6..=7).contains(&fields),
         })
     }
 }

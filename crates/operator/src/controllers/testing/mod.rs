@@ -23,7 +23,7 @@ use super::events::{CollectedEvents, Note};
 use crate::config::{OperatorConfig, WorkspaceNamePolicy};
 use crate::metrics::Metrics;
 use airbyte_client::OrganizationCredentials;
-use embedded_crds::{EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+use embedded_crds::{ConnectionTemplate, EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
 
 pub use fake_airbyte::FakeAirbyte;
 
@@ -163,6 +163,7 @@ pub struct Harness {
     sources: Writer<EmbeddedSource>,
     secrets: Writer<PartialObjectMeta<Secret>>,
     _namespaces: Writer<PartialObjectMeta<Namespace>>,
+    connections: Writer<ConnectionTemplate>,
 }
 
 pub fn config() -> OperatorConfig {
@@ -196,10 +197,12 @@ impl Harness {
         let (source_store, sources) = reflector::store::<EmbeddedSource>();
         let (secret_store, secrets) = reflector::store::<PartialObjectMeta<Secret>>();
         let (namespace_store, namespaces) = reflector::store::<PartialObjectMeta<Namespace>>();
+        let (connection_store, connections) = reflector::store::<ConnectionTemplate>();
         let mut stores = Stores::default();
         stores.insert(workspace_store);
         stores.insert(template_store);
         stores.insert(source_store);
+        stores.insert(connection_store);
         stores.secrets = Some(secret_store);
         stores.namespaces = Some(namespace_store);
         let parts = Parts {
@@ -226,6 +229,7 @@ impl Harness {
             sources,
             secrets,
             _namespaces: namespaces,
+            connections,
         }
     }
 
@@ -242,6 +246,11 @@ impl Harness {
     pub fn put_source(&mut self, source: &EmbeddedSource) {
         self.sources
             .apply_watcher_event(&watcher::Event::Apply(source.clone()));
+    }
+
+    pub fn put_connection_template(&mut self, template: &ConnectionTemplate) {
+        self.connections
+            .apply_watcher_event(&watcher::Event::Apply(template.clone()));
     }
 
     pub fn put_secret(&mut self, secret: &PartialObjectMeta<Secret>) {
