@@ -475,11 +475,23 @@ async fn kstatus_reads_in_progress_until_a_generation_is_reconciled() {
     .await;
     s.operator.stop();
     s.apply(&workspace(&s, "main", "{}")).success();
+    s.apply(&format!(
+        "apiVersion: embedded.airbyte.ai/v1alpha1\nkind: ConnectionTemplate\nmetadata: {}\nspec: {{dataHostingType: airbyte_hosted, tags: [kstatus]}}\n",
+        s.template_meta("hosted")
+    ))
+    .success();
     let fresh = s.workspaces().get("main").await.unwrap();
     assert_eq!(
         fresh.status.as_ref().and_then(|st| st.observed_generation),
         Some(-1),
         "the schema default marks a never-reconciled object"
+    );
+    let hosted = s.cluster_name("hosted");
+    let fresh = s.connection_templates().get(&hosted).await.unwrap();
+    assert_eq!(
+        fresh.status.as_ref().and_then(|st| st.observed_generation),
+        Some(-1),
+        "the fourth kind too"
     );
     s.operator.start_again();
     let ready = s.wait_ready(&s.workspaces(), "main").await;
@@ -487,6 +499,15 @@ async fn kstatus_reads_in_progress_until_a_generation_is_reconciled() {
         ready.status.unwrap().observed_generation,
         ready.metadata.generation
     );
+    let ready = s.wait_ready(&s.connection_templates(), &hosted).await;
+    assert_eq!(
+        ready.status.unwrap().observed_generation,
+        ready.metadata.generation
+    );
+    s.connection_templates()
+        .delete(&hosted, &DeleteParams::default())
+        .await
+        .unwrap();
 
     s.operator.stop();
     s.apply(&workspace(&s, "main", "{suspend: true}")).success();
