@@ -203,6 +203,17 @@ async fn a_bad_schedule_or_destination_is_refused_naming_what_to_fix() {
         "{}",
         refused.stderr()
     );
+    // Airbyte-hosted storage takes no destination settings: refused, not silently dropped.
+    let refused = s
+        .apply(&format!("apiVersion: embedded.airbyte.ai/v1alpha1\nkind: ConnectionTemplate\nmetadata: {}\nspec: {{dataHostingType: airbyte_hosted, syncOnCreate: false}}\n", s.template_meta("hosted")))
+        .failure();
+    assert!(
+        refused
+            .stderr()
+            .contains("an airbyte_hosted one takes only cronExpression"),
+        "{}",
+        refused.stderr()
+    );
     for name in ["cron", "partial"] {
         let _ = s
             .connection_templates()

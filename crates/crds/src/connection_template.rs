@@ -55,12 +55,12 @@ use super::common::{Conditions, DeletionPolicy, SecretValueRef};
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(has(self.dataHostingType) && self.dataHostingType == 'airbyte_hosted') ? !has(self.destinationName) && !has(self.destinationDefinitionId) && !has(self.destinationConfig) && !has(self.destinationConfigSecretRefs) : has(self.destinationName) && has(self.destinationDefinitionId)").message("a user_hosted template (the default) needs destinationName and destinationDefinitionId; an airbyte_hosted one takes no destination fields"))]
+#[x_kube(validation = Rule::new("(has(self.dataHostingType) && self.dataHostingType == 'airbyte_hosted') ? !has(self.destinationName) && !has(self.destinationDefinitionId) && !has(self.destinationConfig) && !has(self.destinationConfigSecretRefs) && !has(self.nonBreakingChangesPreference) && !has(self.syncOnCreate) : has(self.destinationName) && has(self.destinationDefinitionId)").message("a user_hosted template (the default) needs destinationName and destinationDefinitionId; an airbyte_hosted one takes only cronExpression, tags and deletionPolicy (the API's Airbyte-hosted template has no other field)"))]
 #[x_kube(validation = Rule::new("(has(self.dataHostingType) ? self.dataHostingType : 'user_hosted') == (has(oldSelf.dataHostingType) ? oldSelf.dataHostingType : 'user_hosted')").message("dataHostingType cannot change: create another ConnectionTemplate"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.destinationDefinitionId) || (has(self.destinationDefinitionId) && self.destinationDefinitionId == oldSelf.destinationDefinitionId)").message("destinationDefinitionId cannot change (the API does not update it): create another ConnectionTemplate").field_path(".destinationDefinitionId"))]
 pub struct ConnectionTemplateSpec {
     /// `user_hosted` (default): the destination below; `airbyte_hosted`: Airbyte-managed storage
-    /// (no destination fields). Immutable.
+    /// (only cronExpression, tags and deletionPolicy apply). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_hosting_type: Option<DataHostingType>,
     /// Display name of the destination.
