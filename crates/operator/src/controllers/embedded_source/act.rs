@@ -32,7 +32,14 @@ pub async fn act<A: AirbyteApi>(
     plan: Plan,
 ) -> Result<Applied, Error> {
     let mut metadata = OwnedMetadata::of(source);
-    metadata.finalizer = super::deletes_in_airbyte(source);
+    // The finalizer guards an Airbyte source: added when one is about to exist or is known, not
+    // while the object waits or stalls before having one (a write saved per waiting source).
+    let guards_a_source = matches!(
+        plan,
+        Plan::Create { .. } | Plan::Update { .. } | Plan::Nothing { .. } | Plan::Steady { .. }
+    );
+    metadata.finalizer =
+        super::deletes_in_airbyte(source) && (metadata.finalizer || guards_a_source);
     if let (Plan::Create { .. }, Observation::Seen(seen)) = (&plan, observation) {
         // The intent is on the object before the create call (crash safety by design).
         metadata.create_pending = Some(rfc3339(seen.now));
