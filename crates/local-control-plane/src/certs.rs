@@ -64,6 +64,59 @@ pub const NODE_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 88, 0, 1);
 /// Name of the node (`--with-node`).
 pub const NODE_NAME: &str = "aeo-node";
 
+type Pem = (String, String);
+
+/// The CA: its certificate's PEM and the issuer that signs the rest.
+fn authority() -> Result<(String, Issuer<'static, KeyPair>), rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(
+        DnType::CommonName,
+        "airbyte-embedded-operator local control plane CA",
+    );
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), Issuer::new(params, key)))
+}
+
+/// A serving certificate for `names` and `ips`, and its key.
+fn serving(
+    ca: &Issuer<'_, KeyPair>,
+    common_name: &str,
+    names: &[&str],
+    ips: &[std::net::Ipv4Addr],
+) -> Result<Pem, rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
+    for ip in ips {
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress((*ip).into()));
+    }
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    Ok((params.signed_by(&key, ca)?.pem(), key.serialize_pem()))
+}
+
+/// A client certificate (`common_name` in `organization`), and its key.
+fn client(
+    ca: &Issuer<'_, KeyPair>,
+    common_name: &str,
+    organization: Option<&str>,
+) -> Result<Pem, rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let cert = client_params(common_name, organization)?.signed_by(&key, ca)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 /// Generates the PKI into `dir`.
 pub fn generate(dir: &Path) -> Result<PkiFiles, Box<dyn std::error::Error + Send + Sync>> {
     std::fs::create_dir_all(dir)?;
@@ -72,77 +125,40 @@ pub fn generate(dir: &Path) -> Result<PkiFiles, Box<dyn std::error::Error + Send
         std::fs::write(&path, text)?;
         Ok(path)
     };
-
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name.push(
-        DnType::CommonName,
-        "airbyte-embedded-operator local control plane CA",
-    );
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let ca = Issuer::new(ca_params, ca_key);
-
-    let serving_key = KeyPair::generate()?;
-    let mut serving = CertificateParams::new(vec![
-        "localhost".to_string(),
-        "kubernetes".to_string(),
-        "kubernetes.default.svc".to_string(),
-    ])?;
-    for ip in [std::net::Ipv4Addr::LOCALHOST, KUBERNETES_SERVICE_IP] {
-        serving
-            .subject_alt_names
-            .push(SanType::IpAddress(ip.into()));
-    }
-    serving
-        .distinguished_name
-        .push(DnType::CommonName, "kube-apiserver");
-    serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let serving_cert = serving.signed_by(&serving_key, &ca)?;
-
-    let admin_key = KeyPair::generate()?;
-    let admin_cert = client_params("admin", Some("system:masters"))?.signed_by(&admin_key, &ca)?;
-    let kcm_key = KeyPair::generate()?;
-    let kcm_cert =
-        client_params("system:kube-controller-manager", None)?.signed_by(&kcm_key, &ca)?;
+    let (ca_cert, ca) = authority()?;
+    let localhost = std::net::Ipv4Addr::LOCALHOST;
+    let apiserver = serving(
+        &ca,
+        "kube-apiserver",
+        &["localhost", "kubernetes", "kubernetes.default.svc"],
+        &[localhost, KUBERNETES_SERVICE_IP],
+    )?;
+    let kubelet_serving = serving(&ca, NODE_NAME, &[NODE_NAME], &[localhost, NODE_IP])?;
+    let admin = client(&ca, "admin", Some("system:masters"))?;
+    let kcm = client(&ca, "system:kube-controller-manager", None)?;
+    let scheduler = client(&ca, "system:kube-scheduler", None)?;
+    let kubelet = client(
+        &ca,
+        &format!("system:node:{NODE_NAME}"),
+        Some("system:nodes"),
+    )?;
+    let apiserver_kubelet = client(&ca, "kube-apiserver-kubelet-client", Some("system:masters"))?;
     let service_account_key = KeyPair::generate()?;
-    let client = |cn: &str, org: Option<&str>| -> Result<(String, String), rcgen::Error> {
-        let key = KeyPair::generate()?;
-        let cert = client_params(cn, org)?.signed_by(&key, &ca)?;
-        Ok((cert.pem(), key.serialize_pem()))
-    };
-    let scheduler = client("system:kube-scheduler", None)?;
-    let kubelet = client(&format!("system:node:{NODE_NAME}"), Some("system:nodes"))?;
-    let apiserver_kubelet = client("kube-apiserver-kubelet-client", Some("system:masters"))?;
-    let kubelet_serving_key = KeyPair::generate()?;
-    let mut kubelet_serving = CertificateParams::new(vec![NODE_NAME.to_string()])?;
-    for ip in [std::net::Ipv4Addr::LOCALHOST, NODE_IP] {
-        kubelet_serving
-            .subject_alt_names
-            .push(SanType::IpAddress(ip.into()));
-    }
-    kubelet_serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let kubelet_serving_cert = kubelet_serving.signed_by(&kubelet_serving_key, &ca)?;
 
     Ok(PkiFiles {
-        ca_cert: write("ca.crt", &ca_cert.pem())?,
-        serving_cert: write("apiserver.crt", &serving_cert.pem())?,
-        serving_key: write("apiserver.key", &serving_key.serialize_pem())?,
-        admin_cert: write("admin.crt", &admin_cert.pem())?,
-        admin_key: write("admin.key", &admin_key.serialize_pem())?,
-        controller_manager_cert: write("kube-controller-manager.crt", &kcm_cert.pem())?,
-        controller_manager_key: write("kube-controller-manager.key", &kcm_key.serialize_pem())?,
+        ca_cert: write("ca.crt", &ca_cert)?,
+        serving_cert: write("apiserver.crt", &apiserver.0)?,
+        serving_key: write("apiserver.key", &apiserver.1)?,
+        admin_cert: write("admin.crt", &admin.0)?,
+        admin_key: write("admin.key", &admin.1)?,
+        controller_manager_cert: write("kube-controller-manager.crt", &kcm.0)?,
+        controller_manager_key: write("kube-controller-manager.key", &kcm.1)?,
         scheduler_cert: write("kube-scheduler.crt", &scheduler.0)?,
         scheduler_key: write("kube-scheduler.key", &scheduler.1)?,
         kubelet_cert: write("kubelet.crt", &kubelet.0)?,
         kubelet_key: write("kubelet.key", &kubelet.1)?,
-        kubelet_serving_cert: write("kubelet-serving.crt", &kubelet_serving_cert.pem())?,
-        kubelet_serving_key: write("kubelet-serving.key", &kubelet_serving_key.serialize_pem())?,
+        kubelet_serving_cert: write("kubelet-serving.crt", &kubelet_serving.0)?,
+        kubelet_serving_key: write("kubelet-serving.key", &kubelet_serving.1)?,
         apiserver_kubelet_client_cert: write("apiserver-kubelet-client.crt", &apiserver_kubelet.0)?,
         apiserver_kubelet_client_key: write("apiserver-kubelet-client.key", &apiserver_kubelet.1)?,
         service_account_key: write("service-account.key", &service_account_key.serialize_pem())?,

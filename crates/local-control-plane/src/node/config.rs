@@ -48,7 +48,7 @@ impl Layout {
 /// native snapshotter (works on any file system, overlay included), cgroupfs, and the two settings
 /// an unprivileged-looking root needs (no OOM score lowering, no AppArmor).
 pub fn containerd(layout: &Layout, cni_bin_dir: &Path) -> String {
-    let q = |path: PathBuf| format!("{:?}", path.display().to_string());
+    let q = |path: &Path| format!("{:?}", path.display().to_string());
     format!(
         r#"version = 2
 root = {root}
@@ -73,11 +73,11 @@ state = {state}
     bin_dir = {cni_bin}
     conf_dir = {cni_conf}
 "#,
-        root = q(layout.dir.join("containerd-root")),
-        state = q(layout.dir.join("containerd-state")),
-        socket = q(layout.containerd_socket()),
-        cni_bin = format!("{:?}", cni_bin_dir.display().to_string()),
-        cni_conf = q(layout.cni_config_dir()),
+        root = q(&layout.dir.join("containerd-root")),
+        state = q(&layout.dir.join("containerd-state")),
+        socket = q(&layout.containerd_socket()),
+        cni_bin = q(cni_bin_dir),
+        cni_conf = q(&layout.cni_config_dir()),
     )
 }
 
