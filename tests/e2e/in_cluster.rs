@@ -2,7 +2,8 @@
 //! local node's containerd, `helm install` into a namespace that enforces PodSecurity
 //! `restricted`, and the operator in its pod (in-cluster configuration, the chart's ServiceAccount
 //! token mounted by the kubelet) reconciling a tenant against the simulator on this machine; then
-//! two replicas and a new image tag, a leader handover, and `helm uninstall`.
+//! two replicas and a new image tag, a leader handover, an apiserver outage, and `helm uninstall`;
+//! and the chart's RBAC proven with the operator in its pod (no 403, every rule used).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,17 +20,27 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 
-use crate::support::operator::{TEST_LABEL, simulator};
+use crate::support::operator::{Operator, TEST_LABEL, simulator};
 use crate::support::{
-    Generation, TestContext, Tools, node_cluster, repo_path, wait_for, with_node_plane,
+    Generation, Scenario, TestContext, Tools, node_cluster, repo_path, wait_for, with_node_plane,
 };
 
-const RELEASE: &str = "aeo";
-const FULL_NAME: &str = "aeo-airbyte-embedded-operator";
 const LEASE: &str = "airbyte-embedded-operator-leader";
 const IMAGE: &str = "docker.io/library/airbyte-embedded-operator";
 /// Pods start on a 2-core machine shared with other tests: generous.
 const POD_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long the apiserver is frozen in the outage phase (three liveness periods).
+const OUTAGE: Duration = Duration::from_secs(60);
+
+/// The release in the test's namespace (cluster-scoped objects carry its name, so it is unique).
+fn release(ctx: &TestContext) -> String {
+    let ns = &ctx.namespace;
+    format!("aeo-{}", &ns[ns.len() - 6..])
+}
+
+fn full_name(ctx: &TestContext) -> String {
+    format!("{}-airbyte-embedded-operator", release(ctx))
+}
 
 /// The image archive: `$AEO_IMAGE_ARCHIVE` (scripts/test.sh builds it once), else built now.
 fn image_archive() -> PathBuf {
@@ -51,23 +62,65 @@ fn image_archive() -> PathBuf {
     PathBuf::from(stdout.lines().last().expect("the archive path").trim())
 }
 
-/// Loads the image and tags it `tag` in the node's containerd.
-fn load_image(tag: &str) {
-    let archive = image_archive();
-    with_node_plane(|plane| {
-        let node = plane.node().expect("the control plane has a node");
-        node.import_image(&archive).expect("import the image");
-        let source = format!("{IMAGE}:e2e");
-        if tag != "e2e" {
-            node.tag_image(&source, &format!("{IMAGE}:{tag}"))
+/// Loads the image into the node's containerd once, as `e2e` and `e2e-next` (a new tag for the
+/// upgrade).
+fn load_images() {
+    static LOADED: std::sync::Once = std::sync::Once::new();
+    LOADED.call_once(|| {
+        let archive = image_archive();
+        with_node_plane(|plane| {
+            let node = plane.node().expect("the control plane has a node");
+            node.import_image(&archive).expect("import the image");
+            node.tag_image(&format!("{IMAGE}:e2e"), &format!("{IMAGE}:e2e-next"))
                 .expect("tag the image");
-        }
+        });
     });
 }
 
+/// The CRDs, the images, a namespace enforcing PodSecurity `restricted`, a simulator reachable from
+/// pods (tokens living `token_ttl`) and the organization credentials Secret the chart reads.
+async fn prepare(ctx: &TestContext, token_ttl: Duration) -> (Simulator, String) {
+    let tools = ctx.tools(Generation::Current);
+    let ns = &ctx.namespace;
+    let crds = repo_path("crds");
+    tools
+        .kubectl(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            crds.to_str().unwrap(),
+        ])
+        .success();
+    load_images();
+    let (sim, url) = simulator_for_pods(token_ttl).await;
+    tools
+        .kubectl(&[
+            "label",
+            "namespace",
+            ns,
+            "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/enforce-version=latest",
+        ])
+        .success();
+    tools
+        .kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "airbyte-credentials",
+            "-n",
+            ns,
+            &format!("--from-literal=clientId={}", sim.client_id()),
+            &format!("--from-literal=clientSecret={}", sim.client_secret()),
+        ])
+        .success();
+    (sim, url)
+}
+
 /// The simulator on loopback, reachable from pods at the node's gateway.
-async fn simulator_for_pods() -> (Simulator, String) {
-    let sim = simulator(Duration::from_secs(20 * 60)).await;
+async fn simulator_for_pods(token_ttl: Duration) -> (Simulator, String) {
+    let sim = simulator(token_ttl).await;
     let port = sim.url().port().expect("the simulator's port");
     let gateway = with_node_plane(|plane| {
         plane
@@ -95,17 +148,20 @@ fn helm_values(
         format!("replicas={replicas}"),
         format!("operator.selector={TEST_LABEL}={ns}"),
         format!("operator.workspaceNamePolicyNamespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name={ns}"),
-        // A short drift interval is not needed; a quick lease hand-over is.
-        "operator.logLevel=info".into(),
+        // Debug: the leak check reads every HTTP line the operator logs.
+        "operator.logLevel=debug".into(),
     ]
     .into_iter()
     .flat_map(|value| ["--set".to_string(), value])
     .collect()
 }
 
-fn helm(tools: &Tools, verb: &str, ns: &str, values: &[String]) {
+fn helm(ctx: &TestContext, verb: &str, values: &[String]) {
+    let tools = ctx.tools(Generation::Current);
     let chart = repo_path("charts/airbyte-embedded-operator");
-    let mut args: Vec<&str> = vec![verb, RELEASE, chart.to_str().unwrap(), "-n", ns];
+    let release = release(ctx);
+    let ns = ctx.namespace.as_str();
+    let mut args: Vec<&str> = vec![verb, &release, chart.to_str().unwrap(), "-n", ns];
     args.extend(["--wait", "--timeout", "240s"]);
     args.extend(values.iter().map(String::as_str));
     tools.helm(&args).success();
@@ -118,7 +174,7 @@ async fn wait_rolled_out(ctx: &TestContext, replicas: i32) -> Deployment {
         "the Deployment rolled out and Available",
         POD_TIMEOUT,
         || async {
-            let deployment = deployments.get_opt(FULL_NAME).await.ok()??;
+            let deployment = deployments.get_opt(&full_name(ctx)).await.ok()??;
             let status = deployment.status.clone()?;
             let available = status.conditions.as_ref()?.iter().any(|c| {
                 c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True")
@@ -136,7 +192,7 @@ async fn wait_rolled_out(ctx: &TestContext, replicas: i32) -> Deployment {
 
 async fn operator_pods(ctx: &TestContext) -> Vec<Pod> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let selector = format!("app.kubernetes.io/instance={RELEASE}");
+    let selector = format!("app.kubernetes.io/instance={}", release(ctx));
     pods.list(&ListParams::default().labels(&selector))
         .await
         .unwrap()
@@ -231,13 +287,14 @@ spec:
 }
 
 /// Every line the operator logged is a JSON object with a level and a message.
-fn assert_json_logs(tools: &Tools, ns: &str) {
+fn assert_json_logs(ctx: &TestContext) {
+    let tools = ctx.tools(Generation::Current);
     let logs = tools
         .kubectl(&[
             "logs",
             "-n",
-            ns,
-            &format!("deployment/{FULL_NAME}"),
+            &ctx.namespace,
+            &format!("deployment/{}", full_name(ctx)),
             "--tail=200",
         ])
         .success()
@@ -289,6 +346,25 @@ fn release_finalizers(tools: &Tools, ns: &str) {
     let _ = tools.kubectl(&["delete", &template, "--wait=false"]);
 }
 
+/// Lines of the kubelet's log since `mark` that report a failed liveness probe in `namespace`.
+fn liveness_failures(mark: u64, namespace: &str) -> Vec<String> {
+    let log = with_node_plane(|plane| plane.node().expect("a node").dir().join("kubelet.log"));
+    let text = std::fs::read(&log).unwrap_or_default();
+    let since = text.get(mark as usize..).unwrap_or_default();
+    String::from_utf8_lossy(since)
+        .lines()
+        .filter(|l| l.contains("probeType=\"Liveness\"") && l.contains(namespace))
+        .map(str::to_string)
+        .collect()
+}
+
+fn kubelet_log_mark() -> u64 {
+    with_node_plane(|plane| {
+        let log = plane.node().expect("a node").dir().join("kubelet.log");
+        std::fs::metadata(log).map(|m| m.len()).unwrap_or(0)
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_runs_the_built_image_as_a_pod_that_reconciles_tenants_hands_over_and_upgrades() {
     let test = "the chart runs the built image as a pod";
@@ -298,46 +374,10 @@ async fn the_chart_runs_the_built_image_as_a_pod_that_reconciles_tenants_hands_o
     let ctx = TestContext::on(cluster, "in-cluster").await;
     let tools = ctx.tools(Generation::Current);
     let ns = ctx.namespace.clone();
-    tools
-        .kubectl(&[
-            "apply",
-            "--server-side",
-            "-f",
-            repo_path("crds").to_str().unwrap(),
-        ])
-        .success();
-    load_image("e2e");
-    load_image("e2e-next");
-    let (sim, url) = simulator_for_pods().await;
-    tools
-        .kubectl(&[
-            "label",
-            "namespace",
-            &ns,
-            "pod-security.kubernetes.io/enforce=restricted",
-            "pod-security.kubernetes.io/enforce-version=latest",
-        ])
-        .success();
-    tools
-        .kubectl(&[
-            "create",
-            "secret",
-            "generic",
-            "airbyte-credentials",
-            "-n",
-            &ns,
-            &format!("--from-literal=clientId={}", sim.client_id()),
-            &format!("--from-literal=clientSecret={}", sim.client_secret()),
-        ])
-        .success();
+    let (sim, url) = prepare(&ctx, Duration::from_secs(20 * 60)).await;
 
     // 1. Installed as users install it: the pod runs under restricted PodSecurity and turns ready.
-    helm(
-        &tools,
-        "install",
-        &ns,
-        &helm_values(&ctx, &sim, &url, "e2e", 1),
-    );
+    helm(&ctx, "install", &helm_values(&ctx, &sim, &url, "e2e", 1));
     wait_rolled_out(&ctx, 1).await;
 
     // 2. The operator in the pod reconciles a tenant to Ready against the simulator.
@@ -361,7 +401,7 @@ async fn the_chart_runs_the_built_image_as_a_pod_that_reconciles_tenants_hands_o
         .unwrap()
         .metadata
         .resource_version;
-    assert_json_logs(&tools, &ns);
+    assert_json_logs(&ctx);
     assert!(
         operator_pods(&ctx).await.iter().all(|p| restarts(p) == 0),
         "no restart"
@@ -371,9 +411,8 @@ async fn the_chart_runs_the_built_image_as_a_pod_that_reconciles_tenants_hands_o
     let mints = calls(&sim, Endpoint::ScopedTokenCreate);
     let creates = calls(&sim, Endpoint::SourcesCreate);
     helm(
-        &tools,
+        &ctx,
         "upgrade",
-        &ns,
         &helm_values(&ctx, &sim, &url, "e2e-next", 2),
     );
     let deployment = wait_rolled_out(&ctx, 2).await;
@@ -437,24 +476,42 @@ async fn the_chart_runs_the_built_image_as_a_pod_that_reconciles_tenants_hands_o
     eprintln!("{test}: leader {leader} handed over to {successor}");
     wait_rolled_out(&ctx, 2).await;
 
-    // 5. `helm uninstall` removes the operator; the tenants' Secrets and Airbyte objects stay.
-    let chart_args = [
-        "uninstall",
-        RELEASE,
-        "-n",
-        ns.as_str(),
-        "--wait",
-        "--timeout",
-        "120s",
-    ];
-    tools.helm(&chart_args).success();
+    // 5. The apiserver frozen for a minute is not the pod's fault: the kubelet's liveness probes
+    // keep passing (no restart by the probe), and the operator converges afterwards.
+    let mark = kubelet_log_mark();
+    with_node_plane(|plane| plane.freeze_apiserver(true));
+    // The outage itself (not a wait for a condition).
+    tokio::time::sleep(OUTAGE).await;
+    with_node_plane(|plane| plane.freeze_apiserver(false));
+    tools
+        .kubectl_stdin(&["apply", "-f", "-"], &tenant(&ctx, "fourth"))
+        .success();
+    wait_ready(&workspaces, "fourth").await;
+    wait_rolled_out(&ctx, 2).await;
+    let failures = liveness_failures(mark, &ns);
     assert!(
-        operator_pods(&ctx).await.is_empty()
-            || wait_for("operator pods gone", POD_TIMEOUT, || async {
-                operator_pods(&ctx).await.is_empty().then_some(true)
-            })
-            .await
+        failures.is_empty(),
+        "liveness probes failed during an apiserver outage: {failures:?}"
     );
+    assert_eq!(calls(&sim, Endpoint::SourcesCreate), creates);
+
+    // 6. `helm uninstall` removes the operator; the tenants' Secrets and Airbyte objects stay.
+    let release = release(&ctx);
+    tools
+        .helm(&[
+            "uninstall",
+            &release,
+            "-n",
+            &ns,
+            "--wait",
+            "--timeout",
+            "120s",
+        ])
+        .success();
+    wait_for("operator pods gone", POD_TIMEOUT, || async {
+        operator_pods(&ctx).await.is_empty().then_some(())
+    })
+    .await;
     assert!(
         secrets.get_opt(&token_secret).await.unwrap().is_some(),
         "the tenant's token Secret stays"
@@ -465,4 +522,54 @@ async fn the_chart_runs_the_built_image_as_a_pod_that_reconciles_tenants_hands_o
         "the Airbyte source stays"
     );
     release_finalizers(&tools, &ns);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_in_its_pod_runs_the_whole_story_with_the_charts_rbac_and_uses_every_rule() {
+    let test = "the chart's RBAC, operator in its pod";
+    let Some(cluster) = node_cluster(test) else {
+        return;
+    };
+    let audit = cluster
+        .audit
+        .clone()
+        .expect("the local control plane's audit log");
+    let ctx = TestContext::on(cluster, "in-cluster-rbac").await;
+    let (sim, url) = prepare(&ctx, Duration::from_secs(8)).await;
+    let mark = audit.mark();
+    helm(&ctx, "install", &helm_values(&ctx, &sim, &url, "e2e", 1));
+    wait_rolled_out(&ctx, 1).await;
+    let full = full_name(&ctx);
+    // The identity comes from Kubernetes: the ServiceAccount token the kubelet mounted.
+    let user = format!("system:serviceaccount:{}:{full}", ctx.namespace);
+    let operator = Operator::elsewhere(&full, ctx.path("operator.log"));
+    let s = Scenario { operator, sim, ctx };
+    crate::chart::whole_story_uses_every_rule(&s, &audit, mark, &user, &full).await;
+    let logs = s
+        .ctx
+        .tools(Generation::Current)
+        .kubectl(&[
+            "logs",
+            "-n",
+            s.ns(),
+            &format!("deployment/{full}"),
+            "--tail=-1",
+        ])
+        .success()
+        .stdout();
+    std::fs::write(&s.operator.log, logs).unwrap();
+    s.assert_no_leaks(&crate::chart::STORY_SECRET_VALUES);
+    let release = release(&s.ctx);
+    s.ctx
+        .tools(Generation::Current)
+        .helm(&[
+            "uninstall",
+            &release,
+            "-n",
+            s.ns(),
+            "--wait",
+            "--timeout",
+            "120s",
+        ])
+        .success();
 }

@@ -480,6 +480,20 @@ impl ControlPlane {
         pids
     }
 
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) kube-apiserver: an outage in which connections are
+    /// accepted by the kernel and never answered, as with a hung apiserver.
+    pub fn freeze_apiserver(&self, frozen: bool) {
+        use nix::sys::signal::{Signal, kill};
+        if let Some(apiserver) = &self.apiserver {
+            let signal = if frozen {
+                Signal::SIGSTOP
+            } else {
+                Signal::SIGCONT
+            };
+            let _ = kill(nix::unistd::Pid::from_raw(apiserver.pid() as i32), signal);
+        }
+    }
+
     /// The node, when started [`ControlPlaneOptions::with_node`].
     pub fn node(&self) -> Option<&Node> {
         self.node.as_ref()
