@@ -430,7 +430,7 @@ spec:
     );
 
     let cluster_role = Api::<ClusterRole>::all(s.ctx.client.clone())
-        .get(&full)
+        .get(full)
         .await
         .unwrap();
     let role = Api::<Role>::namespaced(s.ctx.client.clone(), &s.ctx.namespace)
@@ -439,14 +439,14 @@ spec:
         .unwrap();
     let mut unused = Vec::new();
     for (group, resource, verb) in rule_grants(&cluster_role.rules.unwrap_or_default()) {
-        if !used(&events, &user, &group, &resource, &verb, None) {
+        if !used(&events, user, &group, &resource, &verb, None) {
             unused.push(format!("ClusterRole: {verb} {group}/{resource}"));
         }
     }
     for (group, resource, verb) in rule_grants(&role.rules.unwrap_or_default()) {
         if !used(
             &events,
-            &user,
+            user,
             &group,
             &resource,
             &verb,

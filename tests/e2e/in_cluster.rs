@@ -43,7 +43,7 @@ fn full_name(ctx: &TestContext) -> String {
 }
 
 /// The image archive: `$AEO_IMAGE_ARCHIVE` (scripts/test.sh builds it once), else built now.
-fn image_archive() -> PathBuf {
+pub fn image_archive() -> PathBuf {
     if let Some(path) = std::env::var_os("AEO_IMAGE_ARCHIVE") {
         return PathBuf::from(path);
     }

@@ -1,8 +1,8 @@
 //! The control plane's PKI, made fresh at every start: one CA, the apiserver's serving certificate
 //! (SANs 127.0.0.1, localhost and the `kubernetes` Service's cluster IP, which pods on the node
 //! dial), client certificates for the test admin (`system:masters`), the controller manager, the
-//! scheduler, the kubelet and the apiserver's own calls to the kubelet, the kubelet's serving
-//! certificate, and the service-account signing key.
+//! scheduler, the kubelet and the apiserver's own calls to the kubelet, and the service-account
+//! signing key. (The kubelet signs its own serving certificate, for the address its node gets.)
 
 use std::path::{Path, PathBuf};
 
@@ -26,8 +26,6 @@ pub struct PkiFiles {
     /// The node's client identity (`system:node:<name>` in `system:nodes`).
     pub kubelet_cert: PathBuf,
     pub kubelet_key: PathBuf,
-    pub kubelet_serving_cert: PathBuf,
-    pub kubelet_serving_key: PathBuf,
     /// The apiserver's identity towards the kubelet (logs, exec).
     pub apiserver_kubelet_client_cert: PathBuf,
     pub apiserver_kubelet_client_key: PathBuf,
@@ -57,9 +55,6 @@ fn client_params(
 
 /// The `kubernetes` Service's cluster IP (first address of `--service-cluster-ip-range`).
 pub const KUBERNETES_SERVICE_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 1);
-
-/// The node's address: the gateway of its pod network (the kubelet refuses a loopback one).
-pub const NODE_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 88, 0, 1);
 
 /// Name of the node (`--with-node`).
 pub const NODE_NAME: &str = "aeo-node";
@@ -133,7 +128,6 @@ pub fn generate(dir: &Path) -> Result<PkiFiles, Box<dyn std::error::Error + Send
         &["localhost", "kubernetes", "kubernetes.default.svc"],
         &[localhost, KUBERNETES_SERVICE_IP],
     )?;
-    let kubelet_serving = serving(&ca, NODE_NAME, &[NODE_NAME], &[localhost, NODE_IP])?;
     let admin = client(&ca, "admin", Some("system:masters"))?;
     let kcm = client(&ca, "system:kube-controller-manager", None)?;
     let scheduler = client(&ca, "system:kube-scheduler", None)?;
@@ -157,8 +151,6 @@ pub fn generate(dir: &Path) -> Result<PkiFiles, Box<dyn std::error::Error + Send
         scheduler_key: write("kube-scheduler.key", &scheduler.1)?,
         kubelet_cert: write("kubelet.crt", &kubelet.0)?,
         kubelet_key: write("kubelet.key", &kubelet.1)?,
-        kubelet_serving_cert: write("kubelet-serving.crt", &kubelet_serving.0)?,
-        kubelet_serving_key: write("kubelet-serving.key", &kubelet_serving.1)?,
         apiserver_kubelet_client_cert: write("apiserver-kubelet-client.crt", &apiserver_kubelet.0)?,
         apiserver_kubelet_client_key: write("apiserver-kubelet-client.key", &apiserver_kubelet.1)?,
         service_account_key: write("service-account.key", &service_account_key.serialize_pem())?,

@@ -6,10 +6,28 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-/// The pod network: a bridge owned by the node, its gateway address on the host side.
-pub const BRIDGE: &str = "cni0";
-pub const POD_SUBNET: &str = "10.88.0.0/16";
-pub const GATEWAY: std::net::Ipv4Addr = crate::certs::NODE_IP;
+/// A node's pod network: a bridge of its own (`aeo<index>`), the subnet `10.88.<index>.0/24`, and
+/// its gateway `10.88.<index>.1` on the host side, which is also the node's address (the kubelet
+/// refuses a loopback one). Each node takes a free index, so several can run on one machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub index: u8,
+}
+
+impl Network {
+    pub fn bridge(self) -> String {
+        format!("aeo{}", self.index)
+    }
+    pub fn subnet(self) -> String {
+        format!("10.88.{}.0/24", self.index)
+    }
+    pub fn gateway(self) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::new(10, 88, self.index, 1)
+    }
+    pub fn prefix_len(self) -> u8 {
+        24
+    }
+}
 /// The sandbox image containerd runs for every pod (built locally from the pinned module's
 /// `pause.c`: no registry is needed).
 pub const PAUSE_IMAGE: &str = "localhost/aeo-pause:v1.35.4";
@@ -83,20 +101,20 @@ state = {state}
 
 /// The CNI network list: a bridge with the node's gateway (no masquerading: pods only talk to this
 /// machine), host-local addresses kept in the node's folder, and loopback.
-pub fn cni_network(layout: &Layout) -> String {
+pub fn cni_network(layout: &Layout, network: Network) -> String {
     let config = json!({
         "cniVersion": "0.4.0",
         "name": "aeo-pods",
         "plugins": [
             {
                 "type": "bridge",
-                "bridge": BRIDGE,
+                "bridge": network.bridge(),
                 "isGateway": true,
                 "ipMasq": false,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
-                    "ranges": [[{"subnet": POD_SUBNET, "gateway": GATEWAY.to_string()}]],
+                    "ranges": [[{"subnet": network.subnet(), "gateway": network.gateway().to_string()}]],
                     "routes": [{"dst": "0.0.0.0/0"}],
                     "dataDir": layout.dir.join("cni-ipam").display().to_string(),
                 }
@@ -111,8 +129,7 @@ pub fn cni_network(layout: &Layout) -> String {
 #[derive(Clone, Debug)]
 pub struct KubeletSettings<'a> {
     pub client_ca: &'a Path,
-    pub serving_cert: &'a Path,
-    pub serving_key: &'a Path,
+    pub network: Network,
     pub port: u16,
     pub healthz_port: u16,
     /// The cgroup (in every v1 hierarchy, or the v2 tree) all pods live under.
@@ -130,13 +147,11 @@ pub fn kubelet(layout: &Layout, settings: &KubeletSettings<'_>) -> String {
         "kind": "KubeletConfiguration",
         // The node's address is the pod network's gateway: the kubelet refuses a loopback node
         // IP, and the apiserver (on this machine) reaches it there for logs.
-        "address": GATEWAY.to_string(),
+        "address": settings.network.gateway().to_string(),
         "port": settings.port,
         "readOnlyPort": 0,
         "healthzBindAddress": "127.0.0.1",
         "healthzPort": settings.healthz_port,
-        "tlsCertFile": p(settings.serving_cert),
-        "tlsPrivateKeyFile": p(settings.serving_key),
         "authentication": {
             "anonymous": {"enabled": false},
             "webhook": {"enabled": true},
@@ -199,12 +214,15 @@ mod tests {
 
     #[test]
     fn the_pod_network_never_masquerades_and_keeps_its_leases_in_the_node_folder() {
-        let value: serde_json::Value = serde_json::from_str(&cni_network(&layout())).unwrap();
+        let network = Network { index: 3 };
+        let value: serde_json::Value =
+            serde_json::from_str(&cni_network(&layout(), network)).unwrap();
         let bridge = &value["plugins"][0];
-        assert_eq!(bridge["bridge"], BRIDGE);
+        assert_eq!(bridge["bridge"], "aeo3");
+        assert_eq!(bridge["ipam"]["ranges"][0][0]["subnet"], "10.88.3.0/24");
         assert_eq!(bridge["ipMasq"], false);
         assert_eq!(bridge["ipam"]["dataDir"], "/state/node/cni-ipam");
-        assert_eq!(bridge["ipam"]["ranges"][0][0]["gateway"], "10.88.0.1");
+        assert_eq!(bridge["ipam"]["ranges"][0][0]["gateway"], "10.88.3.1");
         assert_eq!(value["plugins"][1]["type"], "loopback");
     }
 
@@ -213,8 +231,7 @@ mod tests {
         for (v1, fail_v1) in [(true, false), (false, true)] {
             let settings = KubeletSettings {
                 client_ca: Path::new("/pki/ca.crt"),
-                serving_cert: Path::new("/pki/k.crt"),
-                serving_key: Path::new("/pki/k.key"),
+                network: Network { index: 0 },
                 port: 10250,
                 healthz_port: 10248,
                 cgroup_root: "/aeo-node-1",
@@ -227,6 +244,7 @@ mod tests {
             assert_eq!(value["authorization"]["mode"], "Webhook");
             assert_eq!(value["makeIPTablesUtilChains"], false);
             assert_eq!(value["cgroupRoot"], "/aeo-node-1");
+            assert_eq!(value["address"], "10.88.0.1");
             assert_eq!(
                 value["containerRuntimeEndpoint"],
                 "unix:///state/node/containerd.sock"

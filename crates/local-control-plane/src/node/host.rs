@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::config::{BRIDGE, GATEWAY, POD_SUBNET};
+use super::config::Network;
 
 /// Kernel settings the kubelet (`protectKernelDefaults: false`) and the bridge plugin may change.
 const SYSCTLS: [&str; 7] = [
@@ -76,7 +76,7 @@ pub struct HostChanges {
     sysctls: Vec<(PathBuf, String)>,
     chains_before: Vec<(&'static str, BTreeSet<String>)>,
     nat_rules: Vec<Vec<String>>,
-    bridge: bool,
+    bridge: Option<String>,
     cgroups: Vec<PathBuf>,
     mount_points: Vec<PathBuf>,
 }
@@ -117,19 +117,30 @@ impl HostChanges {
         Ok(())
     }
 
-    /// The pod bridge with the gateway address, accepting traffic for loopback (so NAT rules can
-    /// send pods to services that listen on 127.0.0.1 only).
-    pub fn create_bridge(&mut self) -> Result<(), String> {
-        let prefix = POD_SUBNET.split('/').nth(1).unwrap_or("16");
-        run("ip", &["link", "add", BRIDGE, "type", "bridge"])?;
-        self.bridge = true;
-        run(
-            "ip",
-            &["addr", "add", &format!("{GATEWAY}/{prefix}"), "dev", BRIDGE],
-        )?;
-        run("ip", &["link", "set", BRIDGE, "up"])?;
-        let route_localnet = format!("/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet");
-        std::fs::write(&route_localnet, "1").map_err(|e| format!("{route_localnet}: {e}"))
+    /// The pod bridge of the first free network (another node may hold the others), with the
+    /// gateway address, accepting traffic for loopback (so NAT rules can send pods to services
+    /// that listen on 127.0.0.1 only).
+    pub fn create_bridge(&mut self) -> Result<Network, String> {
+        let mut last = String::new();
+        for index in 0..=u8::MAX {
+            let network = Network { index };
+            let bridge = network.bridge();
+            match run("ip", &["link", "add", &bridge, "type", "bridge"]) {
+                Ok(_) => {
+                    self.bridge = Some(bridge.clone());
+                    let address = format!("{}/{}", network.gateway(), network.prefix_len());
+                    run("ip", &["addr", "add", &address, "dev", &bridge])?;
+                    run("ip", &["link", "set", &bridge, "up"])?;
+                    let route_localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+                    std::fs::write(&route_localnet, "1")
+                        .map_err(|e| format!("{route_localnet}: {e}"))?;
+                    return Ok(network);
+                }
+                Err(error) if error.contains("exists") => last = error,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(format!("no free pod network: {last}"))
     }
 
     /// Sends pods' TCP connections for `destination:port` to `127.0.0.1:to_port`.
@@ -139,10 +150,14 @@ impl HostChanges {
         port: u16,
         to_port: u16,
     ) -> Result<(), String> {
+        let bridge = self
+            .bridge
+            .clone()
+            .ok_or("the pod bridge is not created yet")?;
         let rule: Vec<String> = [
             "PREROUTING",
             "-i",
-            BRIDGE,
+            &bridge,
             "-d",
             &format!("{destination}/32"),
             "-p",
@@ -187,8 +202,8 @@ impl HostChanges {
                 failures.extend(run("iptables", &["-t", table, "-X", chain]).err());
             }
         }
-        if std::mem::take(&mut self.bridge) {
-            failures.extend(run("ip", &["link", "del", BRIDGE]).err());
+        if let Some(bridge) = self.bridge.take() {
+            failures.extend(run("ip", &["link", "del", &bridge]).err());
         }
         for (path, value) in self.sysctls.drain(..) {
             if std::fs::read_to_string(&path).is_ok_and(|now| now.trim() != value) {

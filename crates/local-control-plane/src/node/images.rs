@@ -58,8 +58,9 @@ pub fn pause_archive(bin: &Path) -> Result<PathBuf, ControlPlaneError> {
     Ok(archive)
 }
 
-/// Loads an archive into the node's containerd (the CRI namespace, native snapshotter).
-pub fn import(socket: &Path, archive: &Path) -> Result<(), ControlPlaneError> {
+/// Loads an archive into the node's containerd (the CRI namespace, native snapshotter); returns
+/// the names of the images it held (`docker.io/library/NAME:TAG`).
+pub fn import(socket: &Path, archive: &Path) -> Result<Vec<String>, ControlPlaneError> {
     let socket = socket.display().to_string();
     let archive = archive.display().to_string();
     run(
@@ -76,8 +77,18 @@ pub fn import(socket: &Path, archive: &Path) -> Result<(), ControlPlaneError> {
             &archive,
         ],
     )
-    .map(drop)
+    .map(|out| imported_names(&out))
     .map_err(error)
+}
+
+/// The image names in `ctr images import`'s output (`unpacking NAME (sha256:...)...done`).
+fn imported_names(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("unpacking "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Gives `source` the name `target` too (replacing an older image of that name).
@@ -99,4 +110,17 @@ pub fn tag(socket: &Path, source: &str, target: &str) -> Result<(), ControlPlane
     )
     .map(drop)
     .map_err(error)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_imported_names_are_read_from_ctrs_output() {
+        let output = "unpacking docker.io/library/airbyte-embedded-operator:0.1.0 (sha256:fc51601b)...done\n";
+        assert_eq!(
+            super::imported_names(output),
+            ["docker.io/library/airbyte-embedded-operator:0.1.0"]
+        );
+        assert!(super::imported_names("").is_empty());
+    }
 }

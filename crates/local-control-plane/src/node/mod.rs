@@ -22,7 +22,7 @@ use kube::{Api, Client};
 use crate::certs::{KUBERNETES_SERVICE_IP, NODE_NAME, PkiFiles};
 use crate::process::ManagedChild;
 use crate::{ControlPlaneError, free_port, kubeconfig, wait_until};
-use config::{GATEWAY, KubeletSettings, Layout};
+use config::{KubeletSettings, Layout, Network};
 use host::HostChanges;
 
 /// Host programs the node needs (Debian: `apt-get install containerd runc
@@ -61,11 +61,18 @@ pub struct NodeInputs<'a> {
 /// A running node. Dropping it stops it and undoes its changes to the machine.
 pub struct Node {
     layout: Layout,
+    network: Network,
     cgroup: String,
     containerd: Option<ManagedChild>,
     kubelet: Option<ManagedChild>,
     namespace: Option<PathBuf>,
     host: HostChanges,
+}
+
+/// A number for each node this process starts (their cgroups differ).
+fn next_node() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn node_error(what: impl std::fmt::Display) -> ControlPlaneError {
@@ -133,7 +140,8 @@ impl Node {
         }
         let mut node = Node {
             layout,
-            cgroup: format!("/aeo-node-{}", std::process::id()),
+            network: Network { index: 0 },
+            cgroup: format!("/aeo-node-{}-{}", std::process::id(), next_node()),
             containerd: None,
             kubelet: None,
             namespace: None,
@@ -152,7 +160,7 @@ impl Node {
 
     fn prepare_host(&mut self, apiserver_port: u16) -> Result<(), ControlPlaneError> {
         self.host.create_cgroup(&self.cgroup).map_err(node_error)?;
-        self.host.create_bridge().map_err(node_error)?;
+        self.network = self.host.create_bridge().map_err(node_error)?;
         // In-cluster clients dial the `kubernetes` Service; without kube-proxy this rule is its
         // only route, to the apiserver on loopback.
         self.host
@@ -177,7 +185,7 @@ impl Node {
         .map_err(node_error)?;
         std::fs::write(
             layout.cni_config_dir().join("10-aeo.conflist"),
-            config::cni_network(layout),
+            config::cni_network(layout, self.network),
         )
         .map_err(node_error)?;
         let mounts: String = PRIVATE_MOUNTS
@@ -220,8 +228,7 @@ impl Node {
         let pki = inputs.pki;
         let settings = KubeletSettings {
             client_ca: &pki.ca_cert,
-            serving_cert: &pki.kubelet_serving_cert,
-            serving_key: &pki.kubelet_serving_key,
+            network: self.network,
             port: free_port().map_err(node_error)?,
             healthz_port: free_port().map_err(node_error)?,
             cgroup_root: &self.cgroup,
@@ -252,7 +259,7 @@ impl Node {
             format!("--kubeconfig={}", layout.kubelet_kubeconfig().display()),
             format!("--root-dir={}", layout.kubelet_root().display()),
             format!("--hostname-override={NODE_NAME}"),
-            format!("--node-ip={GATEWAY}"),
+            format!("--node-ip={}", self.network.gateway()),
             "--v=1".into(),
         ];
         let log = layout.dir.join("kubelet.log");
@@ -285,8 +292,9 @@ impl Node {
         self.layout.containerd_socket()
     }
 
-    /// Loads an image archive (docker-archive or OCI) into the node's containerd.
-    pub fn import_image(&self, archive: &Path) -> Result<(), ControlPlaneError> {
+    /// Loads an image archive (docker-archive or OCI) into the node's containerd; returns the
+    /// names of its images.
+    pub fn import_image(&self, archive: &Path) -> Result<Vec<String>, ControlPlaneError> {
         images::import(&self.containerd_socket(), archive)
     }
 
@@ -299,9 +307,14 @@ impl Node {
     /// returned address (the pod network's gateway), same port.
     pub fn expose_loopback_port(&mut self, port: u16) -> Result<Ipv4Addr, ControlPlaneError> {
         self.host
-            .forward_to_loopback(GATEWAY, port, port)
+            .forward_to_loopback(self.network.gateway(), port, port)
             .map_err(node_error)?;
-        Ok(GATEWAY)
+        Ok(self.network.gateway())
+    }
+
+    /// The node's pod network.
+    pub fn network(&self) -> Network {
+        self.network
     }
 
     /// The node's folder (logs of containerd and the kubelet).
