@@ -1,17 +1,12 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build: a release binary from the Rust toolchain, then a minimal runtime image with
-# no shell, running as a non-root user. `--no-default-features` leaves out the developer tools
-# (sandbox, Airbyte simulator, local control plane): the image carries only what `run` needs.
-FROM rust:1.95-bookworm AS build
-WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-COPY src ./src
-COPY crates ./crates
-RUN cargo build --release --locked --no-default-features --bin airbyte-embedded-operator \
- && strip target/release/airbyte-embedded-operator
-
-FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build /src/target/release/airbyte-embedded-operator /usr/local/bin/airbyte-embedded-operator
+# The operator's image, one definition for local builds and releases alike: build it with
+# scripts/build-image.sh, which prepares the context's root file system from the build machine
+# (the release binary built with --no-default-features, so the image carries only what `run`
+# needs; the C libraries it links; CA certificates; passwd and group entries for user 65532) and
+# runs buildah, daemonless and without a registry. No base image, no shell, nothing runs at build
+# time; the root file system can be mounted read-only.
+FROM scratch
+COPY rootfs/ /
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/airbyte-embedded-operator"]

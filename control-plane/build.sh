@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the real upstream control plane (etcd, kube-apiserver, kube-controller-manager) from the Go
-# modules pinned in ./kubernetes and ./etcd, into a cache folder outside the repository.
+# Builds the real upstream control plane (etcd, kube-apiserver, kube-controller-manager) and the node
+# (kubelet, kube-scheduler; used only by `--with-node`) from the Go modules pinned in ./kubernetes
+# and ./etcd, into a cache folder outside the repository.
 #
 #   control-plane/build.sh            # builds if needed; prints the bin folder as its last line
 #   control-plane/build.sh --print    # prints the bin folder without building
@@ -32,7 +33,10 @@ if [ "${1:-}" = "--print" ]; then
   exit 0
 fi
 
-if [ -x "$bin/etcd" ] && [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ]; then
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet)
+complete=1
+for name in "${binaries[@]}"; do [ -x "$bin/$name" ] || complete=0; done
+if [ "$complete" = 1 ]; then
   echo "control plane binaries cached in $bin" >&2
   echo "$bin"
   exit 0
@@ -63,10 +67,20 @@ progress "building etcd $etcd_version"
 (cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$stage/etcd" go.etcd.io/etcd/server/v3)
 progress "downloading Kubernetes $k8s_version modules"
 (cd "$here/kubernetes" && go mod download)
-for cmd in kube-apiserver kube-controller-manager; do
-  progress "building $cmd $k8s_version (the longest step on a cold machine)"
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
+  progress "building $cmd $k8s_version (kube-apiserver is the longest step on a cold machine)"
   (cd "$here/kubernetes" && go build -trimpath -tags selinux,notest -ldflags "$ldflags" -o "$stage/$cmd" "k8s.io/kubernetes/cmd/$cmd")
 done
-mv "$stage/etcd" "$stage/kube-apiserver" "$stage/kube-controller-manager" "$bin/"
+# The node's sandbox ("pause") process, from the C source in the same Kubernetes module: static, so
+# its image needs nothing else (no registry is needed for registry.k8s.io/pause).
+progress "building pause $k8s_version"
+pause_src="$(go env GOMODCACHE)/k8s.io/kubernetes@$k8s_version/build/pause/linux/pause.c"
+if command -v cc >/dev/null 2>&1 && cc -Os -static -DVERSION="$k8s_version" -o "$stage/pause" "$pause_src" 2>"$stage/pause.log"; then
+  strip "$stage/pause" 2>/dev/null || true
+  mv "$stage/pause" "$bin/"
+else
+  echo "control-plane/build.sh: warning: no pause binary (a C compiler with a static libc is needed); only --with-node needs it: $(cat "$stage/pause.log" 2>/dev/null)" >&2
+fi
+for name in "${binaries[@]}"; do mv "$stage/$name" "$bin/"; done
 progress "done: $bin"
 echo "$bin"

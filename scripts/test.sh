@@ -27,6 +27,26 @@ if command -v go >/dev/null 2>&1; then
   export AEO_KSTATUS_BIN
 fi
 
+if [ -z "${E2E_KUBECONFIG:-}" ]; then
+  step "the node's host programs (containerd, runc, CNI plugins, buildah, iptables)"
+  node_programs=(containerd runc ctr buildah iptables)
+  missing=0
+  for program in "${node_programs[@]}"; do command -v "$program" >/dev/null 2>&1 || missing=1; done
+  [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || missing=1
+  if [ "$missing" = 1 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      packages=(containerd runc containernetworking-plugins buildah iptables)
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}" >/dev/null \
+        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${packages[@]}" >/dev/null; }
+    else
+      echo "scripts/test.sh: the node's tests need containerd, runc, the CNI plugins, buildah and iptables (and root)" >&2
+    fi
+  fi
+  step "operator image (scripts/build-image.sh, release build)"
+  AEO_IMAGE_ARCHIVE=$(bash scripts/build-image.sh --tag e2e | tail -n 1)
+  export AEO_IMAGE_ARCHIVE
+fi
+
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings

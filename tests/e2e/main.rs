@@ -10,6 +10,7 @@ mod clients;
 mod connection_templates;
 mod crash_and_drift;
 mod faults;
+mod in_cluster;
 mod kube_runtime;
 mod leader_election;
 mod lifecycle;

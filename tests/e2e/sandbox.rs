@@ -69,6 +69,35 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// The sandbox's table settled: every example Ready but the broken one, Stalled for its Secret.
+fn assert_examples_settled(lines: &[String]) {
+    let text = lines.join("\n");
+    let last = |object: &str| {
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.starts_with(&format!("{object} ")))
+            .cloned()
+            .unwrap_or_default()
+    };
+    for object in [
+        "EmbeddedWorkspace/tenant-us/main",
+        "EmbeddedWorkspace/tenant-eu/main",
+        "SourceTemplate/postgres-crm",
+        "SourceTemplate/stripe",
+        "ConnectionTemplate/tenant-lake",
+        "EmbeddedSource/tenant-us/stripe",
+    ] {
+        assert!(last(object).contains("ready=True"), "{object}: {text}");
+    }
+    let broken = last("EmbeddedSource/tenant-eu/broken-missing-secret");
+    assert!(
+        broken.contains("reason=SecretNotFound")
+            && broken.contains("Stalled: Secret tenant-eu/postgres-login not found"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_run_command_brings_up_the_sandbox_and_the_examples_settle() {
     if std::env::var_os("E2E_KUBECONFIG").is_some()
@@ -120,30 +149,7 @@ async fn the_readme_run_command_brings_up_the_sandbox_and_the_examples_settle() 
         )),
         "{text}"
     );
-    let last = |object: &str| {
-        lines
-            .iter()
-            .rev()
-            .find(|l| l.starts_with(&format!("{object} ")))
-            .cloned()
-            .unwrap_or_default()
-    };
-    for object in [
-        "EmbeddedWorkspace/tenant-us/main",
-        "EmbeddedWorkspace/tenant-eu/main",
-        "SourceTemplate/postgres-crm",
-        "SourceTemplate/stripe",
-        "ConnectionTemplate/tenant-lake",
-        "EmbeddedSource/tenant-us/stripe",
-    ] {
-        assert!(last(object).contains("ready=True"), "{object}: {text}");
-    }
-    let broken = last("EmbeddedSource/tenant-eu/broken-missing-secret");
-    assert!(
-        broken.contains("reason=SecretNotFound")
-            && broken.contains("Stalled: Secret tenant-eu/postgres-login not found"),
-        "{text}"
-    );
+    assert_examples_settled(&lines);
     let env = std::fs::read_to_string(state.path().join("airbyte.env")).unwrap();
     for key in [
         "AIRBYTE_API_URL=http://127.0.0.1:",
@@ -247,4 +253,105 @@ async fn the_readme_run_command_brings_up_the_sandbox_and_the_examples_settle() 
         },
     )
     .await;
+}
+
+/// Network interfaces of this machine (pod bridges are `aeo<N>`).
+fn interfaces() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The sandbox as users run the operator: `--in-cluster` starts the node, loads the image built by
+/// scripts/build-image.sh and installs the chart; the examples settle through the operator in its
+/// pod; Ctrl-C (SIGTERM) stops everything, the node's bridge included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_cluster_sandbox_runs_the_operator_from_the_chart_and_the_examples_settle() {
+    if std::env::var_os("E2E_KUBECONFIG").is_some() {
+        eprintln!("skipped: the in-cluster sandbox starts the local control plane and its node");
+        return;
+    }
+    let archive = crate::in_cluster::image_archive();
+    let state = tempfile::tempdir().unwrap();
+    let helm = crate::support::tools::bin_dir(crate::support::Generation::Current).join("helm");
+    let bridges_before = interfaces();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airbyte-embedded-operator"))
+        .args(["sandbox", "--in-cluster", "--apply", "examples/"])
+        .arg("--image-archive")
+        .arg(&archive)
+        .arg("--helm")
+        .arg(&helm)
+        .current_dir(repo_path(""))
+        .env("AIRBYTE_SANDBOX_STATE_DIR", state.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let done = line.starts_with("settled:");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        lines
+    });
+    let lines = tokio::time::timeout(Duration::from_secs(600), lines)
+        .await
+        .expect("the in-cluster sandbox settled within 10 minutes")
+        .unwrap();
+    assert_examples_settled(&lines);
+    let kubectl =
+        crate::support::tools::bin_dir(crate::support::Generation::Current).join("kubectl");
+    let deployment = Command::new(&kubectl)
+        .args(["get", "deployment", "-n", "airbyte-embedded-operator", "-o"])
+        .arg("jsonpath={.items[0].status.availableReplicas} {.items[0].spec.template.spec.containers[0].image}")
+        .env("KUBECONFIG", state.path().join("kubeconfig"))
+        .output()
+        .unwrap();
+    let deployment = String::from_utf8_lossy(&deployment.stdout).to_string();
+    assert!(
+        deployment.starts_with("1 airbyte-embedded-operator:"),
+        "the operator runs from the chart: {deployment}"
+    );
+    let added: Vec<String> = interfaces().difference(&bridges_before).cloned().collect();
+    assert!(
+        added.iter().any(|i| i.starts_with("aeo")),
+        "the node's pod bridge: {added:?}"
+    );
+
+    let started = descendants(pid);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(-(pid as i32)),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "a clean stop: {status}");
+    wait_for(
+        "every sandbox process to exit",
+        Duration::from_secs(30),
+        || {
+            let left: Vec<u32> = started.iter().copied().filter(|p| alive(*p)).collect();
+            async move { left.is_empty().then_some(()) }
+        },
+    )
+    .await;
+    for interface in added {
+        assert!(
+            !interfaces().contains(&interface),
+            "{interface} left behind"
+        );
+    }
 }

@@ -2,12 +2,15 @@
 //! kube-controller-manager built from the upstream Go modules (`control-plane/`), started on free
 //! loopback ports in one folder, with TLS, RBAC, an audit log of every request, and the garbage
 //! collector, namespace, service-account and token controllers. Tests, the sandbox and the
-//! benchmarks all run against it; nothing here imitates the Kubernetes API.
+//! benchmarks all run against it; nothing here imitates the Kubernetes API. With
+//! [`ControlPlaneOptions::with_node`] it also runs kube-scheduler and a real node ([`node`]), so
+//! Deployments run as pods.
 
 pub mod audit;
 pub mod binaries;
 pub mod certs;
 pub mod kubeconfig;
+pub mod node;
 pub mod process;
 
 use std::net::TcpListener;
@@ -19,10 +22,13 @@ use kube::{Api, Client};
 
 pub use audit::{AuditEvent, AuditLog};
 use certs::PkiFiles;
+use node::{Node, NodeInputs};
 use process::ManagedChild;
 
 /// Controllers of kube-controller-manager the project relies on.
 const CONTROLLERS: &str = "garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,validatingadmissionpolicy-status-controller";
+/// Added with a node: Deployments become pods, and the node loses its not-ready taint.
+const NODE_CONTROLLERS: &str = "deployment-controller,replicaset-controller,node-lifecycle-controller,pod-garbage-collector-controller";
 
 const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -56,6 +62,8 @@ pub enum ControlPlaneError {
     },
     #[error("kubernetes client: {0}")]
     Client(String),
+    #[error("node: {0}")]
+    Node(String),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ControlPlaneError + '_ {
@@ -74,6 +82,9 @@ pub struct ControlPlaneOptions {
     /// Folder with the three binaries; `None`: find or build them ([`binaries::ensure`]).
     pub binaries: Option<PathBuf>,
     pub startup_timeout: Duration,
+    /// Also run kube-scheduler and a node (kubelet, containerd): needs root and the host programs
+    /// [`node`] lists.
+    pub with_node: bool,
 }
 
 impl ControlPlaneOptions {
@@ -82,6 +93,7 @@ impl ControlPlaneOptions {
             state_dir: state_dir.into(),
             binaries: None,
             startup_timeout: Duration::from_secs(120),
+            with_node: false,
         }
     }
 }
@@ -100,6 +112,9 @@ pub struct ControlPlane {
     etcd: Option<ManagedChild>,
     apiserver: Option<ManagedChild>,
     controller_manager: Option<ManagedChild>,
+    scheduler: Option<ManagedChild>,
+    node: Option<Node>,
+    with_node: bool,
     startup: Duration,
 }
 
@@ -146,6 +161,9 @@ impl ControlPlane {
                 etcd: None,
                 apiserver: None,
                 controller_manager: None,
+                scheduler: None,
+                node: None,
+                with_node: options.with_node,
                 startup: Duration::ZERO,
             };
             match plane.boot(options.startup_timeout).await {
@@ -169,7 +187,48 @@ impl ControlPlane {
         let deadline = Instant::now() + timeout;
         self.start_etcd(deadline).await?;
         self.start_apiserver(deadline).await?;
-        self.start_controller_manager(deadline).await
+        self.start_controller_manager(deadline).await?;
+        if self.with_node {
+            self.start_scheduler()?;
+            let inputs = NodeInputs {
+                bin: &self.bin,
+                dir: &self.dir,
+                pki: &self.pki,
+                server: &self.server,
+                apiserver_port: self.apiserver_port,
+                client: self.admin_client().await?,
+            };
+            self.node = Some(Node::start(inputs, deadline).await?);
+        }
+        Ok(())
+    }
+
+    fn start_scheduler(&mut self) -> Result<(), ControlPlaneError> {
+        let path = self.dir.join("kube-scheduler.kubeconfig");
+        kubeconfig::write(
+            &path,
+            &self.server,
+            &self.pki.ca_cert,
+            kubeconfig::Credentials::Certificate {
+                cert: &self.pki.scheduler_cert,
+                key: &self.pki.scheduler_key,
+            },
+        )
+        .map_err(io_error(&path))?;
+        let k = path.display().to_string();
+        let port = free_port().map_err(io_error(&self.dir))?;
+        let args = vec![
+            format!("--kubeconfig={k}"),
+            format!("--authentication-kubeconfig={k}"),
+            format!("--authorization-kubeconfig={k}"),
+            "--leader-elect=false".into(),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={port}"),
+            format!("--cert-dir={}", self.dir.join("pki").display()),
+            "--profiling=false".into(),
+        ];
+        self.scheduler = Some(self.spawn("kube-scheduler", args)?);
+        Ok(())
     }
 
     fn spawn(&self, name: &str, args: Vec<String>) -> Result<ManagedChild, ControlPlaneError> {
@@ -227,7 +286,17 @@ impl ControlPlane {
                 p(&pki.service_account_key)
             ),
             "--service-cluster-ip-range=10.0.0.0/24".into(),
-            "--authorization-mode=RBAC".into(),
+            "--authorization-mode=Node,RBAC".into(),
+            format!(
+                "--kubelet-client-certificate={}",
+                p(&pki.apiserver_kubelet_client_cert)
+            ),
+            format!(
+                "--kubelet-client-key={}",
+                p(&pki.apiserver_kubelet_client_key)
+            ),
+            // The node's name resolves nowhere; its InternalIP is the pod network's gateway.
+            "--kubelet-preferred-address-types=InternalIP".into(),
             "--allow-privileged=true".into(),
             "--endpoint-reconciler-type=none".into(),
             format!("--cert-dir={}", p(&self.dir.join("pki"))),
@@ -288,7 +357,11 @@ impl ControlPlane {
             format!("--kubeconfig={k}"),
             format!("--authentication-kubeconfig={k}"),
             format!("--authorization-kubeconfig={k}"),
-            format!("--controllers={CONTROLLERS}"),
+            if self.with_node {
+                format!("--controllers={CONTROLLERS},{NODE_CONTROLLERS}")
+            } else {
+                format!("--controllers={CONTROLLERS}")
+            },
             format!(
                 "--service-account-private-key-file={}",
                 self.pki.service_account_key.display()
@@ -346,9 +419,14 @@ impl ControlPlane {
         .await
     }
 
-    /// Stops the three processes, the controller manager first.
+    /// Stops the node (undoing its changes to the machine), then the processes, the controller
+    /// manager first.
     pub fn stop(&mut self) {
+        if let Some(mut node) = self.node.take() {
+            node.stop();
+        }
         for child in [
+            &mut self.scheduler,
             &mut self.controller_manager,
             &mut self.apiserver,
             &mut self.etcd,
@@ -385,13 +463,44 @@ impl ControlPlane {
         self.startup
     }
 
-    /// Process ids of the three processes (for tests that check nothing is left behind).
+    /// Process ids of the processes, the node's included (for tests that check nothing is left
+    /// behind).
     pub fn pids(&self) -> Vec<u32> {
-        [&self.etcd, &self.apiserver, &self.controller_manager]
-            .into_iter()
-            .flatten()
-            .map(|c| c.pid())
-            .collect()
+        let mut pids: Vec<u32> = [
+            &self.etcd,
+            &self.apiserver,
+            &self.controller_manager,
+            &self.scheduler,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|c| c.pid())
+        .collect();
+        pids.extend(self.node.iter().flat_map(Node::pids));
+        pids
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) kube-apiserver: an outage in which connections are
+    /// accepted by the kernel and never answered, as with a hung apiserver.
+    pub fn freeze_apiserver(&self, frozen: bool) {
+        use nix::sys::signal::{Signal, kill};
+        if let Some(apiserver) = &self.apiserver {
+            let signal = if frozen {
+                Signal::SIGSTOP
+            } else {
+                Signal::SIGCONT
+            };
+            let _ = kill(nix::unistd::Pid::from_raw(apiserver.pid() as i32), signal);
+        }
+    }
+
+    /// The node, when started [`ControlPlaneOptions::with_node`].
+    pub fn node(&self) -> Option<&Node> {
+        self.node.as_ref()
+    }
+
+    pub fn node_mut(&mut self) -> Option<&mut Node> {
+        self.node.as_mut()
     }
 
     /// A client acting as the admin (`system:masters`).
@@ -427,7 +536,7 @@ async fn apiserver_ready(readyz: &str) -> bool {
 }
 
 /// Polls `ready` every 200 ms until it holds, the child exits, or the deadline passes.
-async fn wait_until<F, Fut>(
+pub(crate) async fn wait_until<F, Fut>(
     deadline: Instant,
     what: &str,
     mut child: Option<&mut ManagedChild>,

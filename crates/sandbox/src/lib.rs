@@ -5,6 +5,7 @@
 //! shows their progress. Ctrl-C or SIGTERM stops everything it started.
 
 pub mod apply;
+mod in_cluster;
 pub mod table;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,21 @@ pub struct SandboxArgs {
     /// Lifetime of the simulator's scoped tokens, in seconds.
     #[arg(long, default_value_t = 1200)]
     pub token_ttl_seconds: u64,
+    /// Run the operator as users do: the local control plane gets a node, the image archive
+    /// (`--image-archive`, from `scripts/build-image.sh`) is loaded into it and the Helm chart is
+    /// installed with it, instead of running the controllers in this process. Needs root,
+    /// containerd, runc, the CNI plugins, buildah, iptables and helm.
+    #[arg(long, requires = "image_archive", conflicts_with = "kubeconfig")]
+    pub in_cluster: bool,
+    /// The image archive for `--in-cluster` (`scripts/build-image.sh` prints its path).
+    #[arg(long)]
+    pub image_archive: Option<PathBuf>,
+    /// The chart for `--in-cluster`.
+    #[arg(long, default_value = "charts/airbyte-embedded-operator")]
+    pub chart: PathBuf,
+    /// The helm binary for `--in-cluster`.
+    #[arg(long, default_value = "helm")]
+    pub helm: PathBuf,
 }
 
 fn step(message: &str) {
@@ -97,6 +113,54 @@ fn write_env(path: &Path, sim: &Simulator) -> std::io::Result<()> {
     kubeconfig::write_private(path, &text)
 }
 
+/// The controllers in this process, against the simulator.
+fn spawn_controllers(
+    client: &Client,
+    sim: &Simulator,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<tokio::task::JoinHandle<Result<(), String>>, String> {
+    let config = OperatorConfig {
+        api_url: sim.url(),
+        organization_id: sim.organization_id().to_string(),
+        credentials: OrganizationCredentials::ClientCredentials {
+            client_id: sim.state().config.client_id.clone(),
+            client_secret: sim.state().config.client_secret.clone().into(),
+        },
+        watch_namespace: None,
+        selector: None,
+        secret_namespace: OPERATOR_NAMESPACE.into(),
+        workspace_name_policy: WorkspaceNamePolicy::Namespaced,
+        concurrency: 16,
+        max_requests_per_second: std::num::NonZeroU32::new(50),
+        drift_interval: Duration::from_secs(600),
+        metrics_addr: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        leader_election: None,
+        allow_insecure_http: false,
+        identity: "sandbox".into(),
+    };
+    let metrics = Arc::new(Metrics::new());
+    metrics.leader.set(1);
+    let mut client_config = ClientConfig::new(
+        config.api_url.clone(),
+        config.organization_id.clone(),
+        config.credentials.clone(),
+    );
+    client_config.max_requests_per_second = config.max_requests_per_second;
+    let airbyte = AirbyteClient::with_observer(
+        client_config,
+        Some(Arc::new(ApiCallMetrics(metrics.clone()))),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(tokio::spawn(embedded_operator::controllers::run_with(
+        client.clone(),
+        airbyte,
+        config,
+        metrics,
+        Arc::new(AtomicBool::new(false)),
+        shutdown,
+    )))
+}
+
 pub async fn run(args: SandboxArgs) -> Result<(), String> {
     std::fs::create_dir_all(&args.state_dir)
         .map_err(|e| format!("{}: {e}", args.state_dir.display()))?;
@@ -104,16 +168,17 @@ pub async fn run(args: SandboxArgs) -> Result<(), String> {
     let shutdown = embedded_operator::shutdown::signal().shared();
 
     // 1. Kubernetes: the given cluster, or a local control plane (built on first use).
-    let (kubeconfig_path, plane) = match &args.kubeconfig {
+    let (kubeconfig_path, mut plane) = match &args.kubeconfig {
         Some(path) => (path.clone(), None),
         None => {
             step(
                 "starting the local Kubernetes control plane (the first run builds it from the Go modules: several minutes)",
             );
-            let plane =
-                ControlPlane::start(ControlPlaneOptions::new(state_dir.join("control-plane")))
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let mut options = ControlPlaneOptions::new(state_dir.join("control-plane"));
+            options.with_node = args.in_cluster;
+            let plane = ControlPlane::start(options)
+                .await
+                .map_err(|e| e.to_string())?;
             let path = state_dir.join("kubeconfig");
             std::fs::copy(plane.kubeconfig_path(), &path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -148,47 +213,30 @@ pub async fn run(args: SandboxArgs) -> Result<(), String> {
     install_crds(&client).await?;
     ensure_namespace(&client, OPERATOR_NAMESPACE).await?;
 
-    // 4. The controllers, in this process.
-    let config = OperatorConfig {
-        api_url: sim.url(),
-        organization_id: sim.organization_id().to_string(),
-        credentials: OrganizationCredentials::ClientCredentials {
-            client_id: sim.state().config.client_id.clone(),
-            client_secret: sim.state().config.client_secret.clone().into(),
-        },
-        watch_namespace: None,
-        selector: None,
-        secret_namespace: OPERATOR_NAMESPACE.into(),
-        workspace_name_policy: WorkspaceNamePolicy::Namespaced,
-        concurrency: 16,
-        max_requests_per_second: std::num::NonZeroU32::new(50),
-        drift_interval: Duration::from_secs(600),
-        metrics_addr: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
-        leader_election: None,
-        allow_insecure_http: false,
-        identity: "sandbox".into(),
+    // 4. The controllers, in this process; or (--in-cluster) the chart with the built image.
+    let controllers = if args.in_cluster {
+        let archive = args
+            .image_archive
+            .as_deref()
+            .ok_or("--in-cluster needs --image-archive")?;
+        step("loading the image into the node and installing the chart (helm --wait)");
+        let with = in_cluster::InCluster {
+            archive,
+            chart: &args.chart,
+            helm: &args.helm,
+            kubeconfig: &kubeconfig_path,
+        };
+        let plane = plane
+            .as_mut()
+            .ok_or("--in-cluster needs the local control plane")?;
+        in_cluster::install(plane, &client, &sim, with).await?;
+        step(
+            "the operator runs as a pod: kubectl -n airbyte-embedded-operator logs deploy/airbyte-embedded-operator",
+        );
+        None
+    } else {
+        Some(spawn_controllers(&client, &sim, shutdown.clone())?)
     };
-    let metrics = Arc::new(Metrics::new());
-    metrics.leader.set(1);
-    let mut client_config = ClientConfig::new(
-        config.api_url.clone(),
-        config.organization_id.clone(),
-        config.credentials.clone(),
-    );
-    client_config.max_requests_per_second = config.max_requests_per_second;
-    let airbyte = AirbyteClient::with_observer(
-        client_config,
-        Some(Arc::new(ApiCallMetrics(metrics.clone()))),
-    )
-    .map_err(|e| e.to_string())?;
-    let controllers = tokio::spawn(embedded_operator::controllers::run_with(
-        client.clone(),
-        airbyte,
-        config,
-        metrics,
-        Arc::new(AtomicBool::new(false)),
-        shutdown.clone(),
-    ));
 
     println!(
         "sandbox ready: export KUBECONFIG={}",
@@ -222,7 +270,9 @@ pub async fn run(args: SandboxArgs) -> Result<(), String> {
 
     shutdown.await;
     step("stopping");
-    let _ = tokio::time::timeout(Duration::from_secs(10), controllers).await;
+    if let Some(controllers) = controllers {
+        let _ = tokio::time::timeout(Duration::from_secs(10), controllers).await;
+    }
     drop(sim);
     drop(plane);
     Ok(())

@@ -1,5 +1,6 @@
 //! The cluster every end-to-end test in this binary shares: the local control plane, started once
-//! (or the cluster of `E2E_KUBECONFIG`), stopped when the test binary exits.
+//! (or the cluster of `E2E_KUBECONFIG`), stopped when the test binary exits. Tests that run pods
+//! share a second one with a node ([`node_cluster`]), started only when such a test runs.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -17,17 +18,62 @@ pub struct Cluster {
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 static PLANE: Mutex<Option<ControlPlane>> = Mutex::new(None);
+static NODE_CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
+static NODE_PLANE: Mutex<Option<ControlPlane>> = Mutex::new(None);
 
-extern "C" fn stop_control_plane() {
-    if let Ok(mut plane) = PLANE.lock()
-        && let Some(mut plane) = plane.take()
-    {
-        plane.stop();
-        if std::env::var_os("E2E_KEEP_STATE").is_none() {
-            let _ = std::fs::remove_dir_all(plane.state_dir());
+extern "C" fn stop_control_planes() {
+    for slot in [&NODE_PLANE, &PLANE] {
+        if let Ok(mut plane) = slot.lock()
+            && let Some(mut plane) = plane.take()
+        {
+            plane.stop();
+            if std::env::var_os("E2E_KEEP_STATE").is_none() {
+                let _ = std::fs::remove_dir_all(plane.state_dir());
+            }
+            std::mem::forget(plane);
         }
-        std::mem::forget(plane);
     }
+}
+
+fn register_stop() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registering a plain extern "C" function with atexit.
+    REGISTERED.call_once(|| unsafe {
+        libc::atexit(stop_control_planes);
+    });
+}
+
+/// Starts a local control plane on a runtime of its own (it outlives any one test's runtime).
+fn start_local(name: &str, with_node: bool, slot: &Mutex<Option<ControlPlane>>) -> Cluster {
+    let dir = std::env::temp_dir().join(format!("aeo-{name}-{}", std::process::id()));
+    let plane = std::thread::spawn(move || {
+        let mut options = ControlPlaneOptions::new(dir);
+        options.with_node = with_node;
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+            .block_on(ControlPlane::start(options))
+    })
+    .join()
+    .expect("control plane start thread")
+    .unwrap_or_else(|error| panic!("cannot start the local control plane ({name}): {error}"));
+    eprintln!(
+        "e2e: local control plane ({name}) ready in {:.1}s at {} (state {})",
+        plane.startup_duration().as_secs_f64(),
+        plane.server(),
+        plane.state_dir().display()
+    );
+    let cluster = Cluster {
+        kubeconfig: plane.kubeconfig_path().to_path_buf(),
+        audit: Some(plane.audit_log().clone()),
+        server: plane.server().to_string(),
+        ca: Some(plane.ca_cert_path().to_path_buf()),
+        state_dir: Some(plane.state_dir().to_path_buf()),
+    };
+    *slot.lock().unwrap() = Some(plane);
+    register_stop();
+    cluster
 }
 
 /// The shared cluster, started on first use.
@@ -42,38 +88,35 @@ pub fn cluster() -> &'static Cluster {
                 state_dir: None,
             };
         }
-        let dir = std::env::temp_dir().join(format!("aeo-e2e-{}", std::process::id()));
-        // A runtime of its own: the control plane outlives any one test's runtime.
-        let plane = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime")
-                .block_on(ControlPlane::start(ControlPlaneOptions::new(dir)))
-        })
-        .join()
-        .expect("control plane start thread")
-        .unwrap_or_else(|error| panic!("cannot start the local control plane: {error}"));
-        eprintln!(
-            "e2e: local control plane ready in {:.1}s at {} (state {})",
-            plane.startup_duration().as_secs_f64(),
-            plane.server(),
-            plane.state_dir().display()
-        );
-        let cluster = Cluster {
-            kubeconfig: plane.kubeconfig_path().to_path_buf(),
-            audit: Some(plane.audit_log().clone()),
-            server: plane.server().to_string(),
-            ca: Some(plane.ca_cert_path().to_path_buf()),
-            state_dir: Some(plane.state_dir().to_path_buf()),
-        };
-        *PLANE.lock().unwrap() = Some(plane);
-        // SAFETY: registering a plain extern "C" function with atexit.
-        unsafe {
-            libc::atexit(stop_control_plane);
-        }
-        cluster
+        start_local("e2e", false, &PLANE)
     })
+}
+
+/// The shared cluster with a node (pods run), started on first use; `None`, with the reason
+/// printed, on an external cluster (`E2E_KUBECONFIG`): these tests load the image built here into
+/// the node and reach the simulator on this machine from pods.
+pub fn node_cluster(test: &str) -> Option<&'static Cluster> {
+    let cluster = NODE_CLUSTER.get_or_init(|| {
+        if std::env::var_os("E2E_KUBECONFIG").is_some() {
+            return None;
+        }
+        Some(start_local("e2e-node", true, &NODE_PLANE))
+    });
+    if cluster.is_none() {
+        eprintln!(
+            "{test}: skipped: needs the local control plane's node (the image is loaded into its containerd; E2E_KUBECONFIG is set)"
+        );
+    }
+    cluster.as_ref()
+}
+
+/// Runs `f` with the local control plane that has the node.
+pub fn with_node_plane<T>(f: impl FnOnce(&mut ControlPlane) -> T) -> T {
+    f(NODE_PLANE
+        .lock()
+        .unwrap()
+        .as_mut()
+        .expect("node_cluster() started the control plane with the node"))
 }
 
 impl Cluster {

@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
-pub use cluster::{Cluster, cluster};
+pub use cluster::{Cluster, cluster, node_cluster, with_node_plane};
 pub use scenario::Scenario;
 pub use tools::{Generation, Run, Tools};
 
@@ -37,7 +37,11 @@ pub struct TestContext {
 impl TestContext {
     /// Creates namespace `<prefix>-<random>` labelled for the suite.
     pub async fn new(prefix: &str) -> TestContext {
-        let cluster = cluster();
+        TestContext::on(cluster(), prefix).await
+    }
+
+    /// The same, on `cluster`.
+    pub async fn on(cluster: &'static Cluster, prefix: &str) -> TestContext {
         let client = cluster.client().await;
         let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
         let namespace = format!("{prefix}-{suffix}");

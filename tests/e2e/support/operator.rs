@@ -201,6 +201,19 @@ impl Operator {
         operator
     }
 
+    /// The operator running elsewhere (in a pod): nothing to start or stop here.
+    pub fn elsewhere(identity: &str, log: PathBuf) -> Operator {
+        Operator {
+            identity: identity.to_string(),
+            child: None,
+            log,
+            metrics_port: 0,
+            command: Vec::new(),
+            env: Vec::new(),
+            starts: 0,
+        }
+    }
+
     fn spawn(&mut self) {
         use std::io::Write;
         let mut log = std::fs::OpenOptions::new()

@@ -31,19 +31,7 @@ pub async fn act<A: AirbyteApi>(
     observation: &Observation,
     plan: Plan,
 ) -> Result<Applied, Error> {
-    let mut metadata = OwnedMetadata::of(source);
-    // The finalizer guards an Airbyte source: added when one is about to exist or is known, not
-    // while the object waits or stalls before having one (a write saved per waiting source).
-    let guards_a_source = matches!(
-        plan,
-        Plan::Create { .. } | Plan::Update { .. } | Plan::Nothing { .. } | Plan::Steady { .. }
-    );
-    metadata.finalizer =
-        super::deletes_in_airbyte(source) && (metadata.finalizer || guards_a_source);
-    if let (Plan::Create { .. }, Observation::Seen(seen)) = (&plan, observation) {
-        // The intent is on the object before the create call (crash safety by design).
-        metadata.create_pending = Some(rfc3339(seen.now));
-    }
+    let metadata = metadata_for(source, observation, &plan);
     let api = EmbeddedSource::api(ctx.client.clone(), source);
     let written = apply_metadata(&api, source, &metadata).await?;
     ctx.memory
@@ -87,6 +75,23 @@ pub async fn act<A: AirbyteApi>(
             })
         }
     }
+}
+
+/// The operator's metadata for this plan. The finalizer guards an Airbyte source: added when one
+/// is about to exist or is known, not while the object waits or stalls before having one (a
+/// write saved per waiting source). Before a create, the intent is recorded (crash safety).
+fn metadata_for(source: &EmbeddedSource, observation: &Observation, plan: &Plan) -> OwnedMetadata {
+    let mut metadata = OwnedMetadata::of(source);
+    let guards_a_source = matches!(
+        plan,
+        Plan::Create { .. } | Plan::Update { .. } | Plan::Nothing { .. } | Plan::Steady { .. }
+    );
+    metadata.finalizer =
+        super::deletes_in_airbyte(source) && (metadata.finalizer || guards_a_source);
+    if let (Plan::Create { .. }, Observation::Seen(seen)) = (plan, observation) {
+        metadata.create_pending = Some(rfc3339(seen.now));
+    }
+    metadata
 }
 
 /// What was read, and the token it was read with (a create or an update always follows a read).
