@@ -32,6 +32,9 @@ const POD_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long the apiserver is frozen in the outage phase (three liveness periods).
 const OUTAGE: Duration = Duration::from_secs(60);
 
+/// Tests on the node's control plane take turns: one of them freezes its apiserver.
+static TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The release in the test's namespace (cluster-scoped objects carry its name, so it is unique).
 fn release(ctx: &TestContext) -> String {
     let ns = &ctx.namespace;
@@ -371,6 +374,7 @@ async fn the_chart_runs_the_built_image_as_a_pod_that_reconciles_tenants_hands_o
     let Some(cluster) = node_cluster(test) else {
         return;
     };
+    let _turn = TURNS.lock().await;
     let ctx = TestContext::on(cluster, "in-cluster").await;
     let tools = ctx.tools(Generation::Current);
     let ns = ctx.namespace.clone();
@@ -534,6 +538,7 @@ async fn the_operator_in_its_pod_runs_the_whole_story_with_the_charts_rbac_and_u
         .audit
         .clone()
         .expect("the local control plane's audit log");
+    let _turn = TURNS.lock().await;
     let ctx = TestContext::on(cluster, "in-cluster-rbac").await;
     let (sim, url) = prepare(&ctx, Duration::from_secs(8)).await;
     let mark = audit.mark();

@@ -125,6 +125,7 @@ async fn the_readme_run_command_brings_up_the_sandbox_and_the_examples_settle() 
         .spawn()
         .unwrap();
     let pid = child.id();
+    let _stop = StopOnDrop(pid);
     let stdout = child.stdout.take().unwrap();
     let lines = tokio::task::spawn_blocking(move || {
         let mut lines = Vec::new();
@@ -255,14 +256,27 @@ async fn the_readme_run_command_brings_up_the_sandbox_and_the_examples_settle() 
     .await;
 }
 
-/// Network interfaces of this machine (pod bridges are `aeo<N>`).
+/// Network interfaces of this network namespace (pod bridges are `aeo<N>`), from
+/// `/proc/self/net/dev` (`/sys/class/net` shows the namespace that mounted sysfs).
 fn interfaces() -> std::collections::BTreeSet<String> {
-    std::fs::read_dir("/sys/class/net")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    std::fs::read_to_string("/proc/self/net/dev")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, _)| name.trim().to_string())
         .collect()
+}
+
+/// Stops the sandbox's process group (SIGTERM: it undoes what it started) if a test ends early.
+struct StopOnDrop(u32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(-(self.0 as i32)),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
 }
 
 /// The sandbox as users run the operator: `--in-cluster` starts the node, loads the image built by
@@ -277,7 +291,6 @@ async fn the_in_cluster_sandbox_runs_the_operator_from_the_chart_and_the_example
     let archive = crate::in_cluster::image_archive();
     let state = tempfile::tempdir().unwrap();
     let helm = crate::support::tools::bin_dir(crate::support::Generation::Current).join("helm");
-    let bridges_before = interfaces();
     let mut child = Command::new(env!("CARGO_BIN_EXE_airbyte-embedded-operator"))
         .args(["sandbox", "--in-cluster", "--apply", "examples/"])
         .arg("--image-archive")
@@ -292,6 +305,7 @@ async fn the_in_cluster_sandbox_runs_the_operator_from_the_chart_and_the_example
         .spawn()
         .unwrap();
     let pid = child.id();
+    let _stop = StopOnDrop(pid);
     let stdout = child.stdout.take().unwrap();
     let lines = tokio::task::spawn_blocking(move || {
         let mut lines = Vec::new();
@@ -322,11 +336,20 @@ async fn the_in_cluster_sandbox_runs_the_operator_from_the_chart_and_the_example
         deployment.starts_with("1 airbyte-embedded-operator:"),
         "the operator runs from the chart: {deployment}"
     );
-    let added: Vec<String> = interfaces().difference(&bridges_before).cloned().collect();
-    assert!(
-        added.iter().any(|i| i.starts_with("aeo")),
-        "the node's pod bridge: {added:?}"
-    );
+    // The node's bridge: `aeo<N>` for its address 10.88.<N>.1.
+    let address = Command::new(&kubectl)
+        .args(["get", "nodes", "-o"])
+        .arg("jsonpath={.items[0].status.addresses[?(@.type==\"InternalIP\")].address}")
+        .env("KUBECONFIG", state.path().join("kubeconfig"))
+        .output()
+        .unwrap();
+    let address = String::from_utf8_lossy(&address.stdout).to_string();
+    let index = address
+        .strip_prefix("10.88.")
+        .and_then(|rest| rest.strip_suffix(".1"))
+        .unwrap_or_else(|| panic!("the node's address: {address:?}"));
+    let bridge = format!("aeo{index}");
+    assert!(interfaces().contains(&bridge), "{bridge} missing");
 
     let started = descendants(pid);
     nix::sys::signal::kill(
@@ -348,10 +371,5 @@ async fn the_in_cluster_sandbox_runs_the_operator_from_the_chart_and_the_example
         },
     )
     .await;
-    for interface in added {
-        assert!(
-            !interfaces().contains(&interface),
-            "{interface} left behind"
-        );
-    }
+    assert!(!interfaces().contains(&bridge), "{bridge} left behind");
 }

@@ -73,31 +73,29 @@ pub fn cgroup_v1() -> bool {
 /// Changes made so far, undone by [`HostChanges::undo`] in reverse.
 #[derive(Debug, Default)]
 pub struct HostChanges {
-    sysctls: Vec<(PathBuf, String)>,
+    /// This node's registration among the nodes sharing the kernel settings and folders.
+    registration: Option<String>,
     chains_before: Vec<(&'static str, BTreeSet<String>)>,
     nat_rules: Vec<Vec<String>>,
     bridge: Option<String>,
     cgroups: Vec<PathBuf>,
-    mount_points: Vec<PathBuf>,
 }
 
 impl HostChanges {
-    /// Records the settings and chains as they are before the node starts.
-    pub fn capture() -> HostChanges {
-        let sysctls = SYSCTLS
+    /// Records the chains as they are before the node starts, and joins the nodes sharing the
+    /// kernel settings and the mount-point `folders` (see [`super::shared`]).
+    pub fn capture(name: &str, folders: &[&str]) -> Result<HostChanges, String> {
+        let settings: Vec<PathBuf> = SYSCTLS
             .iter()
             .map(|name| Path::new("/proc/sys").join(name))
-            .filter_map(|path| {
-                let value = std::fs::read_to_string(&path).ok()?;
-                Some((path, value.trim().to_string()))
-            })
             .collect();
+        super::shared::join(name, &settings, folders)?;
         let chains_before = TABLES.iter().map(|t| (*t, chains(t))).collect();
-        HostChanges {
-            sysctls,
+        Ok(HostChanges {
+            registration: Some(name.to_string()),
             chains_before,
             ..HostChanges::default()
-        }
+        })
     }
 
     /// Creates the node's cgroup in every hierarchy (cpuset folders get their parent's CPUs and
@@ -179,15 +177,6 @@ impl HostChanges {
         Ok(())
     }
 
-    /// Creates `dir` as a mount point when missing (removed again, if still empty, at the end).
-    pub fn mount_point(&mut self, dir: &Path) -> Result<(), String> {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            self.mount_points.push(dir.to_path_buf());
-        }
-        Ok(())
-    }
-
     /// Undoes everything, in reverse; every step is attempted, failures are returned together.
     pub fn undo(&mut self) -> Vec<String> {
         let mut failures = Vec::new();
@@ -205,20 +194,11 @@ impl HostChanges {
         if let Some(bridge) = self.bridge.take() {
             failures.extend(run("ip", &["link", "del", &bridge]).err());
         }
-        for (path, value) in self.sysctls.drain(..) {
-            if std::fs::read_to_string(&path).is_ok_and(|now| now.trim() != value) {
-                failures.extend(
-                    std::fs::write(&path, &value)
-                        .err()
-                        .map(|e| format!("{}: {e}", path.display())),
-                );
-            }
-        }
         for dir in self.cgroups.drain(..).rev() {
             failures.extend(remove_cgroup_tree(&dir).err());
         }
-        for dir in self.mount_points.drain(..).rev() {
-            let _ = std::fs::remove_dir(&dir);
+        if let Some(name) = self.registration.take() {
+            failures.extend(super::shared::leave(&name));
         }
         failures
     }

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod host;
 pub mod images;
+pub mod shared;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -138,14 +139,15 @@ impl Node {
                 "state folder path too long for containerd's socket ({socket_len} bytes, at most 100)"
             )));
         }
+        let name = format!("{}-{}", std::process::id(), next_node());
         let mut node = Node {
             layout,
             network: Network { index: 0 },
-            cgroup: format!("/aeo-node-{}-{}", std::process::id(), next_node()),
+            cgroup: format!("/aeo-node-{name}"),
             containerd: None,
             kubelet: None,
             namespace: None,
-            host: HostChanges::capture(),
+            host: HostChanges::capture(&name, &PRIVATE_MOUNTS).map_err(node_error)?,
         };
         node.prepare_host(inputs.apiserver_port)?;
         node.start_containerd(&cni_bin, deadline).await?;
@@ -166,9 +168,6 @@ impl Node {
         self.host
             .forward_to_loopback(KUBERNETES_SERVICE_IP, 443, apiserver_port)
             .map_err(node_error)?;
-        for dir in PRIVATE_MOUNTS {
-            self.host.mount_point(Path::new(dir)).map_err(node_error)?;
-        }
         Ok(())
     }
 
