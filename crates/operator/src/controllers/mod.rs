@@ -12,6 +12,7 @@ pub mod embedded_source;
 pub mod embedded_workspace;
 pub mod error;
 pub mod events;
+pub mod external;
 pub mod intent;
 pub mod lifecycle;
 pub mod memory;

@@ -6,12 +6,21 @@ use super::plan::{Changes, Origin, Plan};
 use crate::controllers::clock::rfc3339;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
-use crate::controllers::events::{EventAction, EventReason, Note};
+use crate::controllers::events::{EventAction, Note};
+use crate::controllers::external::External;
 use crate::controllers::lifecycle::Managed;
 use crate::controllers::status::{OwnedMetadata, apply_metadata};
 use airbyte_client::AirbyteApi;
 use embedded_crds::ConnectionTemplate;
 use embedded_crds::conditions::Reason;
+
+/// How this kind's Airbyte object appears in Events.
+const EXTERNAL: External = External {
+    noun: "connection template",
+    get: EventAction::GetConnectionTemplate,
+    create: EventAction::CreateConnectionTemplate,
+    update: EventAction::UpdateConnectionTemplate,
+};
 
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -68,19 +77,7 @@ async fn create<A: AirbyteApi>(
             .add_connection_template_tag(&created.id, tag)
             .await?;
     }
-    let mut notes = Vec::new();
-    if let Some(old) = replaces {
-        notes.push(Note::warning(
-            EventReason::DriftDetected,
-            EventAction::GetConnectionTemplate,
-            format!("Airbyte connection template {old} was deleted out of band; created it again"),
-        ));
-    }
-    notes.push(Note::normal(
-        EventReason::Created,
-        EventAction::CreateConnectionTemplate,
-        format!("created Airbyte connection template {}", created.id),
-    ));
+    let notes = EXTERNAL.created(replaces.as_deref(), &created.id, "");
     Ok(Applied {
         id: Some(created.id),
         stall: None,
@@ -103,28 +100,9 @@ async fn update<A: AirbyteApi>(
     for tag in &changes.remove_tags {
         ctx.airbyte.remove_connection_template_tag(&id, tag).await?;
     }
-    let mut notes = Vec::new();
-    match origin {
-        Origin::Known => {}
-        Origin::Annotation => notes.push(Note::normal(
-            EventReason::Adopted,
-            EventAction::GetConnectionTemplate,
-            format!("adopted Airbyte connection template {id}"),
-        )),
-        Origin::Recovered => notes.push(Note::normal(
-            EventReason::Adopted,
-            EventAction::CreateConnectionTemplate,
-            format!(
-                "found Airbyte connection template {id} from an interrupted create and took it over"
-            ),
-        )),
-    }
+    let mut notes = EXTERNAL.origin(&id, origin);
     if !changes.is_empty() {
-        notes.push(Note::normal(
-            EventReason::Updated,
-            EventAction::UpdateConnectionTemplate,
-            format!("updated Airbyte connection template {id}"),
-        ));
+        notes.push(EXTERNAL.updated(&id));
     }
     Ok(Applied {
         id: Some(id),

@@ -138,12 +138,7 @@ pub fn changes(desired: &Desired, observed: &ApiTemplate, config_changed: bool) 
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    Known,
-    Annotation,
-    Recovered,
-}
+pub use crate::controllers::external::Origin;
 
 #[derive(Debug, PartialEq)]
 pub enum Plan {

@@ -4,11 +4,12 @@
 use kube::ResourceExt;
 
 use super::observe::{Observation, Seen};
-use super::plan::{Origin, Plan};
+use super::plan::Plan;
 use crate::controllers::clock::rfc3339;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
-use crate::controllers::events::{EventAction, EventReason, Note};
+use crate::controllers::events::{EventAction, Note};
+use crate::controllers::external::External;
 use crate::controllers::lifecycle::Managed;
 use crate::controllers::status::{OwnedMetadata, apply_metadata};
 use airbyte_client::{AirbyteApi, BearerToken};
@@ -16,6 +17,14 @@ use embedded_crds::EmbeddedSource;
 use embedded_crds::conditions::Reason;
 
 /// What acting did.
+/// How this kind's Airbyte object appears in Events.
+const EXTERNAL: External = External {
+    noun: "source",
+    get: EventAction::GetSource,
+    create: EventAction::CreateSource,
+    update: EventAction::UpdateSource,
+};
+
 #[derive(Debug, Default)]
 pub struct Applied {
     /// The Airbyte source this object now is (`None`: waiting or stalled).
@@ -59,14 +68,10 @@ pub async fn act<A: AirbyteApi>(
         }
         Plan::Update { id, origin, update } => {
             let (_, token) = read(observation)?;
-            let mut notes = origin_notes(&id, origin);
+            let mut notes = EXTERNAL.origin(&id, origin);
             if let Some(update) = update {
                 ctx.airbyte.update_source(&token, &id, &update).await?;
-                notes.push(Note::normal(
-                    EventReason::Updated,
-                    EventAction::UpdateSource,
-                    format!("updated Airbyte source {id}"),
-                ));
+                notes.push(EXTERNAL.updated(&id));
             }
             Ok(Applied {
                 id: Some(id),
@@ -119,41 +124,11 @@ async fn create<A: AirbyteApi>(
         .airbyte
         .create_source(token, &seen.desired.create_request())
         .await?;
-    let mut notes = Vec::new();
-    if let Some(old) = replaces {
-        notes.push(Note::warning(
-            EventReason::DriftDetected,
-            EventAction::GetSource,
-            format!("Airbyte source {old} was deleted out of band; created it again"),
-        ));
-    }
-    notes.push(Note::normal(
-        EventReason::Created,
-        EventAction::CreateSource,
-        format!(
-            "created Airbyte source {} in workspace {workspace}",
-            created.id
-        ),
-    ));
+    let detail = format!(" in workspace {workspace}");
+    let notes = EXTERNAL.created(replaces.as_deref(), &created.id, &detail);
     Ok(Applied {
         id: Some(created.id),
         notes,
         ..Applied::default()
     })
-}
-
-fn origin_notes(id: &str, origin: Origin) -> Vec<Note> {
-    match origin {
-        Origin::Known => Vec::new(),
-        Origin::Annotation => vec![Note::normal(
-            EventReason::Adopted,
-            EventAction::GetSource,
-            format!("adopted Airbyte source {id}"),
-        )],
-        Origin::Recovered => vec![Note::normal(
-            EventReason::Adopted,
-            EventAction::CreateSource,
-            format!("found Airbyte source {id} from an interrupted create and took it over"),
-        )],
-    }
 }

@@ -112,13 +112,7 @@ pub fn selected_templates(
     names
 }
 
-/// How the source came to be this object's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    Known,
-    Annotation,
-    Recovered,
-}
+pub use crate::controllers::external::Origin;
 
 #[derive(Debug, PartialEq)]
 pub enum Plan {

@@ -6,12 +6,21 @@ use super::plan::{Changes, Origin, Plan};
 use crate::controllers::clock::rfc3339;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
-use crate::controllers::events::{EventAction, EventReason, Note};
+use crate::controllers::events::{EventAction, Note};
+use crate::controllers::external::External;
 use crate::controllers::lifecycle::Managed;
 use crate::controllers::status::{OwnedMetadata, apply_metadata};
 use airbyte_client::AirbyteApi;
 use embedded_crds::SourceTemplate;
 use embedded_crds::conditions::Reason;
+
+/// How this kind's Airbyte object appears in Events.
+const EXTERNAL: External = External {
+    noun: "source template",
+    get: EventAction::GetTemplate,
+    create: EventAction::CreateTemplate,
+    update: EventAction::UpdateTemplate,
+};
 
 /// What acting did.
 #[derive(Debug, Default)]
@@ -73,19 +82,7 @@ async fn create<A: AirbyteApi>(
             .add_source_template_tag(&created.id, tag)
             .await?;
     }
-    let mut notes = Vec::new();
-    if let Some(old) = replaces {
-        notes.push(Note::warning(
-            EventReason::DriftDetected,
-            EventAction::GetTemplate,
-            format!("Airbyte source template {old} was deleted out of band; created it again"),
-        ));
-    }
-    notes.push(Note::normal(
-        EventReason::Created,
-        EventAction::CreateTemplate,
-        format!("created Airbyte source template {}", created.id),
-    ));
+    let notes = EXTERNAL.created(replaces.as_deref(), &created.id, "");
     Ok(Applied {
         id: Some(created.id),
         stall: None,
@@ -108,28 +105,9 @@ async fn update<A: AirbyteApi>(
     for tag in &changes.remove_tags {
         ctx.airbyte.remove_source_template_tag(&id, tag).await?;
     }
-    let mut notes = Vec::new();
-    match origin {
-        Origin::Known => {}
-        Origin::Annotation => notes.push(Note::normal(
-            EventReason::Adopted,
-            EventAction::GetTemplate,
-            format!("adopted Airbyte source template {id}"),
-        )),
-        Origin::Recovered => notes.push(Note::normal(
-            EventReason::Adopted,
-            EventAction::CreateTemplate,
-            format!(
-                "found Airbyte source template {id} from an interrupted create and took it over"
-            ),
-        )),
-    }
+    let mut notes = EXTERNAL.origin(&id, origin);
     if !changes.is_empty() {
-        notes.push(Note::normal(
-            EventReason::Updated,
-            EventAction::UpdateTemplate,
-            format!("updated Airbyte source template {id}"),
-        ));
+        notes.push(EXTERNAL.updated(&id));
     }
     Ok(Applied {
         id: Some(id),

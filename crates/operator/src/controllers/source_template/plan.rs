@@ -110,16 +110,7 @@ pub fn changes(desired: &Desired, observed: &ApiTemplate, config_changed: bool) 
     }
 }
 
-/// How the template came to be this object's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// Known from status.
-    Known,
-    /// Named by the `external-id` annotation.
-    Annotation,
-    /// Found by name inside the recorded create window after an interrupted create.
-    Recovered,
-}
+pub use crate::controllers::external::Origin;
 
 #[derive(Debug, PartialEq)]
 pub enum Plan {
