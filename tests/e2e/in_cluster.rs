@@ -378,7 +378,9 @@ async fn the_chart_runs_the_built_image_as_a_pod_that_reconciles_tenants_hands_o
     let ctx = TestContext::on(cluster, "in-cluster").await;
     let tools = ctx.tools(Generation::Current);
     let ns = ctx.namespace.clone();
-    let (sim, url) = prepare(&ctx, Duration::from_secs(20 * 60)).await;
+    // 30-day tokens: refreshes are spread over the refresh cycle by workspace uid, so a 20-minute
+    // token may be refreshed in this test's minutes and be counted as a re-mint.
+    let (sim, url) = prepare(&ctx, Duration::from_secs(30 * 24 * 3600)).await;
 
     // 1. Installed as users install it: the pod runs under restricted PodSecurity and turns ready.
     helm(&ctx, "install", &helm_values(&ctx, &sim, &url, "e2e", 1));

@@ -165,7 +165,8 @@ async fn a_tenant_editing_its_own_objects_cannot_obtain_another_tenants_token() 
         all_namespaces: true,
         ..Default::default()
     };
-    let s = Scenario::with("hijack", Duration::from_secs(1200), options).await;
+    // Day-long tokens: the mint count below must not include an early scheduled refresh.
+    let s = Scenario::with("hijack", Duration::from_secs(24 * 3600), options).await;
     let a = s.ns().to_string();
     let b = other_namespace(&s).await;
     s.apply(&format!("apiVersion: embedded.airbyte.ai/v1alpha1\nkind: EmbeddedWorkspace\nmetadata: {}\nspec: {{}}\n", meta("main", &b, &a))).success();

@@ -16,7 +16,13 @@ use crate::support::{Generation, Scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workspace_template_and_source_become_ready_and_the_token_opens_only_its_workspace() {
-    let s = Scenario::new("happy").await;
+    // 20-minute tokens: the expiry metric below is checked against that lifetime.
+    let s = Scenario::with(
+        "happy",
+        Duration::from_secs(20 * 60),
+        OperatorOptions::default(),
+    )
+    .await;
     let ns = s.ns().to_string();
     let template = s.cluster_name("stripe");
     s.apply(&format!(

@@ -27,10 +27,13 @@ pub struct Scenario {
 pub const SETTLE: Duration = Duration::from_secs(60);
 
 impl Scenario {
+    /// A story with day-long tokens: refreshes are spread over the refresh cycle by workspace
+    /// uid, so a short-lived token may be refreshed early within a test's minutes, and a test
+    /// counting mints would count it (tests about refreshes choose their lifetime with `with`).
     pub async fn new(prefix: &str) -> Scenario {
         Scenario::with(
             prefix,
-            Duration::from_secs(20 * 60),
+            Duration::from_secs(24 * 3600),
             OperatorOptions::default(),
         )
         .await
