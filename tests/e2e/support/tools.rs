@@ -1,4 +1,4 @@
-//! Real `kubectl` and `helm` of two generations, installed by `../shared/tools/get-k8s-tools.sh`
+//! Real `kubectl` and `helm` of two generations, installed by `scripts/get-k8s-tools.sh`
 //! into `.tools/<generation>/bin`, each run with its own discovery cache and helm homes.
 
 use std::path::{Path, PathBuf};
@@ -46,7 +46,7 @@ pub fn bin_dir(generation: Generation) -> PathBuf {
     if dest.join("kubectl").is_file() && dest.join("helm").is_file() {
         return dest;
     }
-    let script = repo_root().join("../shared/tools/get-k8s-tools.sh");
+    let script = repo_root().join("scripts/get-k8s-tools.sh");
     let output = Command::new("bash")
         .arg(&script)
         .env("DEST", &dest)
