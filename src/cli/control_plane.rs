@@ -2,6 +2,7 @@
 //! manifests and CI (etcd, kube-apiserver, kube-controller-manager, and with `--with-node`
 //! kube-scheduler and a kubelet node that runs pods), until interrupted.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use local_control_plane::{ControlPlane, ControlPlaneOptions};
@@ -24,23 +25,30 @@ pub async fn run(args: ControlPlaneArgs) -> super::Outcome {
     let plane = ControlPlane::start(options)
         .await
         .map_err(|e| e.to_string())?;
-    println!(
+    // Written with errors ignored: whoever reads stdout may stop (`| head -1`), and the control
+    // plane must keep running until it is stopped, not die on a closed pipe.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
         "control plane ready: export KUBECONFIG={}",
         plane.kubeconfig_path().display()
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  apiserver {}  audit log {}  (Ctrl-C stops it)",
         plane.server(),
         plane.audit_log().path().display()
     );
     if let Some(node) = plane.node() {
-        println!(
+        let _ = writeln!(
+            out,
             "  node {} ready (logs in {}); load images with `ctr --address {} -n k8s.io images import`",
             local_control_plane::certs::NODE_NAME,
             node.dir().display(),
             node.dir().join("containerd.sock").display()
         );
     }
+    let _ = out.flush();
     embedded_operator::shutdown::signal().await;
     drop(plane);
     Ok(())

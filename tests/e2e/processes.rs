@@ -56,10 +56,14 @@ async fn start_and_stop(signal: nix::sys::signal::Signal) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let line = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines
+            .by_ref()
             .map_while(Result::ok)
-            .find(|l| l.starts_with("control plane ready"))
+            .find(|l| l.starts_with("control plane ready"));
+        // Keep reading what follows, as a terminal would.
+        std::thread::spawn(move || lines.for_each(drop));
+        ready
     })
     .await
     .unwrap()
