@@ -69,6 +69,29 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// The sandbox's output up to its `settled:` line (within 10 minutes); what it prints after is
+/// still read, as a terminal would.
+async fn lines_until_settled(child: &mut std::process::Child) -> Vec<String> {
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stdout).lines();
+        let mut lines = Vec::new();
+        for line in reader.by_ref().map_while(Result::ok) {
+            let done = line.starts_with("settled:");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        std::thread::spawn(move || reader.for_each(drop));
+        lines
+    });
+    tokio::time::timeout(Duration::from_secs(600), lines)
+        .await
+        .expect("the sandbox settled within 10 minutes")
+        .unwrap()
+}
+
 /// The sandbox's table settled: every example Ready but the broken one, Stalled for its Secret.
 fn assert_examples_settled(lines: &[String]) {
     let text = lines.join("\n");
@@ -126,22 +149,7 @@ async fn the_readme_run_command_brings_up_the_sandbox_and_the_examples_settle() 
         .unwrap();
     let pid = child.id();
     let _stop = StopOnDrop(pid);
-    let stdout = child.stdout.take().unwrap();
-    let lines = tokio::task::spawn_blocking(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let done = line.starts_with("settled:");
-            lines.push(line);
-            if done {
-                break;
-            }
-        }
-        lines
-    });
-    let lines = tokio::time::timeout(Duration::from_secs(600), lines)
-        .await
-        .expect("the sandbox settled within 10 minutes")
-        .unwrap();
+    let lines = lines_until_settled(&mut child).await;
     let text = lines.join("\n");
     assert!(
         text.contains(&format!(
@@ -306,22 +314,7 @@ async fn the_in_cluster_sandbox_runs_the_operator_from_the_chart_and_the_example
         .unwrap();
     let pid = child.id();
     let _stop = StopOnDrop(pid);
-    let stdout = child.stdout.take().unwrap();
-    let lines = tokio::task::spawn_blocking(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let done = line.starts_with("settled:");
-            lines.push(line);
-            if done {
-                break;
-            }
-        }
-        lines
-    });
-    let lines = tokio::time::timeout(Duration::from_secs(600), lines)
-        .await
-        .expect("the in-cluster sandbox settled within 10 minutes")
-        .unwrap();
+    let lines = lines_until_settled(&mut child).await;
     assert_examples_settled(&lines);
     let kubectl =
         crate::support::tools::bin_dir(crate::support::Generation::Current).join("kubectl");
