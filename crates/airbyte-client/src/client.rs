@@ -253,6 +253,14 @@ impl AirbyteClient {
         self.send_with_retries(&call).await.map(|_| ())
     }
 
+    /// Sends a DELETE: what is already gone counts as deleted.
+    pub(crate) async fn call_deleting(&self, call: Call<'_>) -> Result<(), ApiError> {
+        match self.call_discarding(call).await {
+            Err(error) if error.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
     async fn send_with_retries(&self, call: &Call<'_>) -> Result<bytes::Bytes, ApiError> {
         let policy = &self.inner.retry;
         let backoff = ExponentialBuilder::default()

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod client;
+mod collection;
 mod compat;
 pub mod connection_templates;
 pub mod endpoint;

@@ -5,8 +5,8 @@ use reqwest::Method;
 
 use super::api::SourceApi;
 use super::client::{Auth, Call};
+use super::collection::segment;
 use super::models::{CreateSource, Page, Source, UpdateSource};
-use super::templates::segment;
 use super::{AirbyteClient, ApiError, BearerToken, Endpoint};
 
 const SOURCES: &str = "/api/v1/embedded/sources";
@@ -94,9 +94,6 @@ impl SourceApi for AirbyteClient {
             path,
             Auth::Scoped(token),
         );
-        match self.call_discarding(call).await {
-            Err(error) if error.is_not_found() => Ok(()),
-            other => other,
-        }
+        self.call_deleting(call).await
     }
 }

@@ -4,8 +4,8 @@ use reqwest::Method;
 
 use super::api::WorkspaceApi;
 use super::client::{Auth, Call};
+use super::collection::segment;
 use super::models::{Page, UpdateWorkspace, Workspace, WorkspaceQuery, WorkspaceStatus};
-use super::templates::segment;
 use super::{AirbyteClient, ApiError, Endpoint};
 
 const WORKSPACES: &str = "/api/v1/workspaces";
@@ -124,9 +124,6 @@ impl WorkspaceApi for AirbyteClient {
             path,
             Auth::Organization,
         );
-        match self.call_discarding(call).await {
-            Err(error) if error.is_not_found() => Ok(()),
-            other => other,
-        }
+        self.call_deleting(call).await
     }
 }

@@ -12,6 +12,13 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// or throttled create included).
 pub const CREATE_WINDOW: Duration = Duration::from_secs(600);
 
+/// When the operator last set out to create `object`'s external object, as recorded on it.
+pub fn recorded<K: kube::Resource>(object: &K) -> Option<SystemTime> {
+    kube::ResourceExt::annotations(object)
+        .get(embedded_crds::CREATE_PENDING)
+        .and_then(|at| super::clock::parse_rfc3339(at))
+}
+
 /// What a lookup by name found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found<'a> {

@@ -14,9 +14,10 @@ use serde::de::DeserializeOwned;
 use super::context::Context;
 use super::error::{Error, backoff};
 use super::events::{EventAction, EventReason, Note};
-use super::status::apply_status;
+use super::status::{OwnedMetadata, apply_metadata, apply_status};
 use crate::metrics::{KindLabels, OutcomeLabels};
 use airbyte_client::AirbyteApi;
+use embedded_crds::FINALIZER;
 use embedded_crds::conditions::{self, Outcome, Reason};
 
 /// A kind this operator reconciles.
@@ -151,6 +152,32 @@ pub async fn record<K: Managed, A: AirbyteApi>(
         );
     }
     Ok(())
+}
+
+/// Writes the metadata the operator owns on `object` (finalizer, create intent) when that changes
+/// something, and remembers the write so that a cache which has not seen it is not acted on.
+pub async fn write_metadata<K: Managed, A: AirbyteApi>(
+    object: &K,
+    ctx: &Context<A>,
+    metadata: &OwnedMetadata,
+) -> Result<(), Error> {
+    let api = K::api(ctx.client.clone(), object);
+    let written = apply_metadata(&api, object, metadata).await?;
+    ctx.memory
+        .note_write(&object.uid().unwrap_or_default(), written.as_deref());
+    Ok(())
+}
+
+/// Whether `object` still carries the operator's finalizer (its deletion waits for us).
+pub fn guarded<K: Resource>(object: &K) -> bool {
+    object.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// Lets a deleted object go: removes the operator's finalizer.
+pub async fn release<K: Managed, A: AirbyteApi>(object: &K, ctx: &Context<A>) -> Result<(), Error> {
+    let mut metadata = OwnedMetadata::of(object);
+    metadata.finalizer = false;
+    write_metadata(object, ctx, &metadata).await
 }
 
 /// Runs one reconcile of `object`: skips a stale cache, times it, and maps an error to its

@@ -19,6 +19,7 @@ pub mod memory;
 pub mod secret_values;
 pub mod source_template;
 pub mod status;
+pub mod template;
 pub mod wiring;
 
 #[cfg(test)]

@@ -1,28 +1,32 @@
-//! The ConnectionTemplate controller: `observe` (Secrets of the operator's namespace, the cron
-//! expression checked with Airbyte when it changed, then only the reads the plan needs) → `plan`
-//! (pure) → `act` → `record`; deletion is `cleanup`. Destination credentials come back masked, so
-//! a changed Secret is noticed from its version, never from the masked value.
+//! The ConnectionTemplate kind: what its reconcile (the shared template pipeline in
+//! [`template`](crate::controllers::template)) needs to know about it. Its own step is the
+//! `schedule` check (the cron expression, described by Airbyte); the declared template and its
+//! PATCH are in `desired`, the Airbyte calls in `calls`. Destination credentials come back
+//! masked, so a changed Secret is noticed from its version, never from the masked value.
 
-mod act;
-mod cleanup;
-mod observe;
-pub mod plan;
-mod record;
+mod calls;
+pub mod desired;
+pub mod schedule;
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
-use kube::ResourceExt;
-use kube::runtime::controller::Action;
+use serde_json::{Map, Value};
 
+use self::desired::Desired;
+use self::schedule::Schedule;
 use super::context::Context;
 use super::error::Error;
-use super::lifecycle::{self, managed};
-use super::wiring::{Change, Kind, hash_of};
-use crate::config::OperatorConfig;
+use super::events::EventAction;
+use super::external::Events;
+use super::lifecycle::managed;
+use super::secret_values::ResolvedConfig;
+use super::template::{Synced, Template};
+use super::wiring::hash_of;
 use airbyte_client::AirbyteApi;
-use embedded_crds::conditions::is_ready;
+use airbyte_client::models::{ConnectionTemplate as ApiTemplate, PatchConnectionTemplate};
+use embedded_crds::conditions::{Reason, is_ready};
 use embedded_crds::{
-    ConnectionTemplate, ConnectionTemplateStatus, DataHostingType, DeletionPolicy,
+    ConnectionTemplate, ConnectionTemplateStatus, DataHostingType, DeletionPolicy, SecretValueRef,
 };
 
 managed!(
@@ -32,31 +36,53 @@ managed!(
     cluster
 );
 
-impl Kind for ConnectionTemplate {
-    async fn reconcile<A: AirbyteApi>(
-        template: Arc<Self>,
-        ctx: Arc<Context<A>>,
-    ) -> Result<Action, Error> {
-        lifecycle::run(template, ctx, |template, ctx| async move {
-            if template.metadata.deletion_timestamp.is_some() {
-                return cleanup::run(&template, &ctx).await;
-            }
-            let observation = observe::observe(&template, &ctx).await?;
-            let plan = plan::plan(&template, &observation);
-            let applied = act::act(&template, &ctx, &observation, plan).await?;
-            record::record(&template, &ctx, &observation, applied).await
-        })
-        .await
+impl Template for ConnectionTemplate {
+    type Check = Schedule;
+
+    const EVENTS: Events = Events {
+        noun: "connection template",
+        get: EventAction::GetConnectionTemplate,
+        create: EventAction::CreateConnectionTemplate,
+        update: EventAction::UpdateConnectionTemplate,
+        delete: EventAction::DeleteConnectionTemplate,
+    };
+    const SECRET_REFS: &'static str = "spec.destinationConfigSecretRefs";
+
+    fn inline_config(&self) -> Map<String, Value> {
+        self.spec.destination_config.clone().unwrap_or_default()
     }
 
-    fn concerns(&self, change: &Change, config: &OperatorConfig) -> bool {
-        change.kind == "Secret"
-            && change.namespace.as_deref() == Some(config.secret_namespace.as_str())
-            && self
-                .spec
-                .destination_config_secret_refs
-                .iter()
-                .any(|r| r.secret_key_ref.name == change.name)
+    fn secret_refs(&self) -> &[SecretValueRef] {
+        &self.spec.destination_config_secret_refs
+    }
+
+    fn desired(&self, config: ResolvedConfig) -> Desired {
+        Desired::new(self, config)
+    }
+
+    fn deletion_policy(&self) -> Option<DeletionPolicy> {
+        self.spec.deletion_policy
+    }
+
+    fn synced(&self) -> Synced {
+        let status = self.status.clone().unwrap_or_default();
+        Synced {
+            template_id: status.template_id,
+            config_hash: status.config_hash,
+            last_handled_reconcile_at: status.last_handled_reconcile_at,
+            observed_generation: status.observed_generation,
+        }
+    }
+
+    fn status_from(synced: Synced, schedule: &Schedule) -> ConnectionTemplateStatus {
+        ConnectionTemplateStatus {
+            template_id: synced.template_id,
+            schedule_description: schedule.description(),
+            config_hash: synced.config_hash,
+            last_handled_reconcile_at: synced.last_handled_reconcile_at,
+            observed_generation: synced.observed_generation,
+            conditions: Vec::new(),
+        }
     }
 
     /// Sources show which templates their tags select: readiness, id and tags concern them.
@@ -68,18 +94,76 @@ impl Kind for ConnectionTemplate {
             &self.spec.tags,
         )))
     }
-}
 
-fn deletes_in_airbyte(template: &ConnectionTemplate) -> bool {
-    template.spec.deletion_policy != Some(DeletionPolicy::Orphan)
+    fn declared(desired: &Desired) -> Value {
+        desired.declared()
+    }
+
+    fn tags(desired: &Desired) -> &BTreeSet<String> {
+        &desired.tags
+    }
+
+    fn object_tags(object: &ApiTemplate) -> &[String] {
+        &object.tags
+    }
+
+    fn fits(desired: &Desired, object: &ApiTemplate) -> bool {
+        desired.resembles(object)
+    }
+
+    /// Airbyte-hosted templates have no name of ours: only one we made counts, and without a
+    /// record of making one, another is no reason to stop.
+    fn claims_name(desired: &Desired) -> bool {
+        !desired.airbyte_hosted
+    }
+
+    fn patch(
+        desired: &Desired,
+        object: &ApiTemplate,
+        full: bool,
+    ) -> Option<PatchConnectionTemplate> {
+        desired::patch(desired, object, full)
+    }
+
+    fn claim(desired: &Desired) -> (String, &'static str) {
+        (
+            format!(
+                "a connection template for destination {:?}",
+                desired.destination_name
+            ),
+            "set a distinct spec.destinationName",
+        )
+    }
+
+    fn ready(desired: &Desired, id: &str) -> String {
+        let destination = if desired.airbyte_hosted {
+            "Airbyte-hosted storage".to_string()
+        } else {
+            format!("destination {:?}", desired.destination_name)
+        };
+        format!("connection template for {destination} is Airbyte connection template {id}")
+    }
+
+    async fn check<A: AirbyteApi>(
+        &self,
+        ctx: &Context<A>,
+        desired: &Desired,
+        changed: bool,
+    ) -> Result<Schedule, Error> {
+        let known = self
+            .status
+            .as_ref()
+            .and_then(|s| s.schedule_description.clone());
+        schedule::check(ctx, desired, changed, known).await
+    }
+
+    fn stall(schedule: &Schedule, desired: &Desired) -> Option<(Reason, String)> {
+        schedule.stall(desired)
+    }
 }
 
 fn airbyte_hosted(template: &ConnectionTemplate) -> bool {
     template.spec.data_hosting_type == Some(DataHostingType::AirbyteHosted)
-}
-
-fn uid(template: &ConnectionTemplate) -> String {
-    template.uid().unwrap_or_default()
 }
 
 #[cfg(test)]

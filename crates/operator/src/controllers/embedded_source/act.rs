@@ -1,30 +1,29 @@
 //! Performs an EmbeddedSource's plan: the owned metadata (finalizer, create intent written before
 //! the create call), then the create or the update in Airbyte with the workspace's token. Thin.
 
-use kube::ResourceExt;
-
 use super::observe::{Observation, Seen};
 use super::plan::Plan;
 use crate::controllers::clock::rfc3339;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::events::{EventAction, Note};
-use crate::controllers::external::External;
-use crate::controllers::lifecycle::Managed;
-use crate::controllers::status::{OwnedMetadata, apply_metadata};
+use crate::controllers::external::Events;
+use crate::controllers::lifecycle::write_metadata;
+use crate::controllers::status::OwnedMetadata;
 use airbyte_client::{AirbyteApi, BearerToken};
 use embedded_crds::EmbeddedSource;
 use embedded_crds::conditions::Reason;
 
-/// What acting did.
 /// How this kind's Airbyte object appears in Events.
-const EXTERNAL: External = External {
+pub(super) const EVENTS: Events = Events {
     noun: "source",
     get: EventAction::GetSource,
     create: EventAction::CreateSource,
     update: EventAction::UpdateSource,
+    delete: EventAction::DeleteSource,
 };
 
+/// What acting did.
 #[derive(Debug, Default)]
 pub struct Applied {
     /// The Airbyte source this object now is (`None`: waiting or stalled).
@@ -41,10 +40,7 @@ pub async fn act<A: AirbyteApi>(
     plan: Plan,
 ) -> Result<Applied, Error> {
     let metadata = metadata_for(source, observation, &plan);
-    let api = EmbeddedSource::api(ctx.client.clone(), source);
-    let written = apply_metadata(&api, source, &metadata).await?;
-    ctx.memory
-        .note_write(&source.uid().unwrap_or_default(), written.as_deref());
+    write_metadata(source, ctx, &metadata).await?;
     match plan {
         Plan::Wait { reason, message } => Ok(Applied {
             wait: Some((reason, message)),
@@ -68,10 +64,10 @@ pub async fn act<A: AirbyteApi>(
         }
         Plan::Update { id, origin, update } => {
             let (_, token) = read(observation)?;
-            let mut notes = EXTERNAL.origin(&id, origin);
+            let mut notes = EVENTS.origin(&id, origin);
             if let Some(update) = update {
                 ctx.airbyte.update_source(&token, &id, &update).await?;
-                notes.push(EXTERNAL.updated(&id));
+                notes.push(EVENTS.updated(&id));
             }
             Ok(Applied {
                 id: Some(id),
@@ -125,7 +121,7 @@ async fn create<A: AirbyteApi>(
         .create_source(token, &seen.desired.create_request())
         .await?;
     let detail = format!(" in workspace {workspace}");
-    let notes = EXTERNAL.created(replaces.as_deref(), &created.id, &detail);
+    let notes = EVENTS.created(replaces.as_deref(), &created.id, &detail);
     Ok(Applied {
         id: Some(created.id),
         notes,

@@ -2,6 +2,7 @@
 //! other sources claiming the same name, the configuration with Secret values, the workspace's
 //! token, and only the Airbyte reads the plan needs.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -13,7 +14,8 @@ use crate::controllers::context::Context;
 use crate::controllers::embedded_workspace::naming::{self, Claim};
 use crate::controllers::embedded_workspace::{token_secret, token_secret_name};
 use crate::controllers::error::Error;
-use crate::controllers::intent::{self, Found};
+use crate::controllers::external::{Lookup, Reader, look_up};
+use crate::controllers::intent;
 use crate::controllers::memory::CachedToken;
 use crate::controllers::secret_values::{cached_versions, config_hash, resolve};
 use crate::controllers::wiring::hash_of;
@@ -21,40 +23,12 @@ use airbyte_client::models::Source;
 use airbyte_client::{AirbyteApi, ApiError, BearerToken};
 use embedded_crds::conditions::{self, Reason};
 use embedded_crds::{
-    CREATE_PENDING, ConnectionTemplate, EXTERNAL_ID, EmbeddedSource, EmbeddedWorkspace,
-    RECONCILE_REQUESTED_AT, SourceTemplate,
+    ConnectionTemplate, EXTERNAL_ID, EmbeddedSource, EmbeddedWorkspace, RECONCILE_REQUESTED_AT,
+    SourceTemplate,
 };
 
 /// A cached token must live at least this long to be used.
 const TOKEN_MARGIN: Duration = Duration::from_secs(5);
-
-/// What Airbyte holds for this source, as far as it was read.
-#[derive(Debug)]
-pub enum External {
-    /// Nothing was read: known, and nothing asks for a look.
-    Unread {
-        id: String,
-    },
-    Found(Source),
-    /// The known source is gone (deleted out of band).
-    Gone {
-        id: String,
-    },
-    /// The source the `external-id` annotation names.
-    Adoptable(Source),
-    /// The `external-id` annotation names no source of this workspace.
-    AdoptionMissing {
-        id: String,
-        foreign: bool,
-    },
-    /// A source of this name made inside the recorded create window: ours.
-    Recovered(Source),
-    /// A source of this name that this object did not create.
-    Taken {
-        id: String,
-    },
-    Absent,
-}
 
 /// Where the source stands before anything is written.
 #[derive(Debug)]
@@ -88,7 +62,7 @@ pub struct Seen {
     pub inputs: Option<u64>,
     /// The ConnectionTemplates whose tags the source's filter selects, by name.
     pub connection_templates: Vec<String>,
-    pub external: External,
+    pub external: Lookup<Source>,
     /// The token the reads were made with (acting uses it too).
     pub token: Option<BearerToken>,
 }
@@ -164,10 +138,7 @@ async fn seen<A: AirbyteApi>(
     let changed = status.observed_generation != source.meta().generation
         || status.config_hash.as_deref() != Some(hash.as_str());
     let same_workspace = status.workspace_id.as_deref() == Some(dependencies.workspace_id.as_str());
-    let intent = source
-        .annotations()
-        .get(CREATE_PENDING)
-        .and_then(|t| crate::controllers::clock::parse_rfc3339(t));
+    let intent = intent::recorded(source);
     let mut seen = Seen {
         desired,
         config_hash: hash,
@@ -177,13 +148,13 @@ async fn seen<A: AirbyteApi>(
         now: ctx.clock.now(),
         inputs,
         connection_templates: Vec::new(),
-        external: External::Absent,
+        external: Lookup::Absent,
         token: None,
     };
     if let Some(id) = status.source_id.clone().filter(|_| same_workspace)
         && !(changed || request_pending || ctx.drift_due(&uid))
     {
-        seen.external = External::Unread { id };
+        seen.external = Lookup::Unread { id };
         return Ok(seen);
     }
     let _routine = if changed || request_pending || status.source_id.is_none() {
@@ -231,39 +202,39 @@ async fn read_external<A: AirbyteApi>(
     token: &BearerToken,
     known: Option<String>,
     seen: &Seen,
-) -> Result<External, Error> {
+) -> Result<Lookup<Source>, Error> {
+    let reader = Sources {
+        airbyte: &ctx.airbyte,
+        token,
+        workspace_id: &seen.desired.workspace_id,
+        name: &seen.desired.name,
+    };
     let adopt = source.annotations().get(EXTERNAL_ID).cloned();
-    Ok(match (known, adopt) {
-        (Some(id), _) => match ctx.airbyte.get_source(token, &id).await {
-            Ok(found) => External::Found(found),
-            Err(ApiError::NotFound { .. }) => External::Gone { id },
-            Err(error) => return Err(error.into()),
-        },
-        (None, Some(id)) => match ctx.airbyte.get_source(token, &id).await {
-            Ok(found) => External::Adoptable(found),
-            Err(ApiError::NotFound { .. }) => External::AdoptionMissing { id, foreign: false },
-            Err(ApiError::Forbidden { .. }) => External::AdoptionMissing { id, foreign: true },
-            Err(error) => return Err(error.into()),
-        },
-        (None, None) => {
-            let workspace_id = &seen.desired.workspace_id;
-            let existing = ctx.airbyte.list_sources(token, workspace_id).await?;
-            let candidates: Vec<(&str, Option<&str>)> = existing
-                .iter()
-                .filter(|s| s.name == seen.desired.name)
-                .map(|s| (s.id.as_str(), s.created_at.as_deref()))
-                .collect();
-            match intent::classify(&candidates, seen.intent) {
-                Found::Nothing => External::Absent,
-                Found::Taken(id) => External::Taken { id: id.to_string() },
-                Found::Ours(id) => match ctx.airbyte.get_source(token, id).await {
-                    Ok(found) => External::Recovered(found),
-                    Err(ApiError::NotFound { .. }) => External::Absent,
-                    Err(error) => return Err(error.into()),
-                },
-            }
-        }
-    })
+    look_up(&reader, known, adopt, seen.intent).await
+}
+
+/// A workspace's sources, read with its token, as a source of `name` sees them.
+pub(super) struct Sources<'a, A> {
+    pub airbyte: &'a A,
+    pub token: &'a BearerToken,
+    pub workspace_id: &'a str,
+    pub name: &'a str,
+}
+
+impl<A: AirbyteApi> Reader for Sources<'_, A> {
+    type Object = Source;
+
+    fn get(&self, id: &str) -> impl Future<Output = Result<Source, ApiError>> + Send {
+        self.airbyte.get_source(self.token, id)
+    }
+
+    fn list(&self) -> impl Future<Output = Result<Vec<Source>, ApiError>> + Send {
+        self.airbyte.list_sources(self.token, self.workspace_id)
+    }
+
+    fn fits(&self, source: &Source) -> bool {
+        source.name == self.name
+    }
 }
 
 /// The workspace (same namespace only) and the template, both Ready; otherwise why the source

@@ -3,9 +3,10 @@
 
 use serde_json::json;
 
-use super::observe::{External, Observation};
+use super::observe::Observation;
 use crate::controllers::compare;
 use crate::controllers::convert::tag_mode;
+use crate::controllers::external::{Decision, Wording, decide};
 use crate::controllers::secret_values::ResolvedConfig;
 use airbyte_client::models::{CreateSource, Source, TagMode, UpdateSource};
 use embedded_crds::conditions::Reason;
@@ -167,56 +168,66 @@ pub fn plan(source: &EmbeddedSource, observation: &Observation) -> Plan {
 /// The plan once Airbyte was looked at (or need not be).
 fn from_external(source: &EmbeddedSource, seen: &super::observe::Seen) -> Plan {
     let desired = &seen.desired;
-    let workspace = &source.spec.workspace_ref.name;
+    let wording = Words {
+        workspace: &source.spec.workspace_ref.name,
+        name: &desired.name,
+    };
     let adopt = source
         .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get(EXTERNAL_ID));
-    match &seen.external {
-        External::Unread { id } => Plan::Nothing { id: id.clone() },
-        External::Found(found) => Plan::Update {
-            id: found.id.clone(),
-            origin: Origin::Known,
-            update: changes(desired, found, seen.changed),
+    let update = |found: &Source, full| changes(desired, found, full);
+    match decide(&seen.external, adopt, seen.changed, update, &wording) {
+        Decision::Nothing { id } => Plan::Nothing { id },
+        Decision::Create { replaces } => Plan::Create { replaces },
+        Decision::Update {
+            id,
+            origin,
+            changes,
+        } => Plan::Update {
+            id,
+            origin,
+            update: changes,
         },
-        External::Gone { id } if adopt == Some(id) => Plan::Stall {
-            reason: Reason::AdoptionFailed,
-            message: format!(
-                "adopted source {id} no longer exists in workspace {workspace}; remove the {EXTERNAL_ID} annotation to create a new one"
-            ),
-        },
-        External::Gone { id } => Plan::Create {
-            replaces: Some(id.clone()),
-        },
-        External::Adoptable(found) => Plan::Update {
-            id: found.id.clone(),
-            origin: Origin::Annotation,
-            update: changes(desired, found, true),
-        },
-        External::AdoptionMissing { id, foreign: false } => Plan::Stall {
-            reason: Reason::AdoptionFailed,
-            message: format!("{EXTERNAL_ID} {id}: no such source; fix or remove the annotation"),
-        },
-        External::AdoptionMissing { id, foreign: true } => Plan::Stall {
-            reason: Reason::AdoptionFailed,
-            message: format!(
+        Decision::Stall { reason, message } => Plan::Stall { reason, message },
+    }
+}
+
+/// How a source's stalls read: sources live in a workspace.
+struct Words<'a> {
+    workspace: &'a str,
+    name: &'a str,
+}
+
+impl Wording for Words<'_> {
+    fn gone(&self, id: &str) -> String {
+        let workspace = self.workspace;
+        format!(
+            "adopted source {id} no longer exists in workspace {workspace}; remove the {EXTERNAL_ID} annotation to create a new one"
+        )
+    }
+
+    fn missing(&self, id: &str, foreign: bool) -> String {
+        let workspace = self.workspace;
+        if foreign {
+            format!(
                 "{EXTERNAL_ID} {id}: the source belongs to another workspace; only a source of workspace {workspace} can be adopted"
-            ),
-        },
-        External::Recovered(found) => Plan::Update {
-            id: found.id.clone(),
-            origin: Origin::Recovered,
-            update: changes(desired, found, true),
-        },
-        External::Taken { id } => Plan::Stall {
-            reason: Reason::SourceNameTaken,
-            message: format!(
+            )
+        } else {
+            format!("{EXTERNAL_ID} {id}: no such source; fix or remove the annotation")
+        }
+    }
+
+    fn taken(&self, id: &str) -> (Reason, String) {
+        let workspace = self.workspace;
+        (
+            Reason::SourceNameTaken,
+            format!(
                 "workspace {workspace} already has a source named {:?} ({id}) that this object did not create; set a distinct spec.name, or adopt it with the {EXTERNAL_ID} annotation",
-                desired.name
+                self.name
             ),
-        },
-        External::Absent => Plan::Create { replaces: None },
+        )
     }
 }
 
@@ -224,6 +235,7 @@ fn from_external(source: &EmbeddedSource, seen: &super::observe::Seen) -> Plan {
 mod tests {
     use super::super::observe::Seen;
     use super::*;
+    use crate::controllers::external::Lookup;
     use airbyte_client::models::{MASKED_SECRET, TemplateSummary};
     use embedded_crds::{EmbeddedSourceSpec, LocalRef};
     use serde_json::Value;
@@ -280,7 +292,7 @@ mod tests {
         source
     }
 
-    fn seen(external: External, changed: bool) -> Observation {
+    fn seen(external: Lookup<Source>, changed: bool) -> Observation {
         Observation::Seen(Box::new(Seen {
             desired: desired(),
             config_hash: "h".into(),
@@ -335,7 +347,7 @@ mod tests {
             (
                 "a known source in sync needs no update",
                 &[],
-                seen(External::Found(observed()), false),
+                seen(Lookup::Found(observed()), false),
                 |p| {
                     matches!(
                         p,
@@ -350,19 +362,19 @@ mod tests {
             (
                 "a changed Secret sends the configuration although the answer is masked",
                 &[],
-                seen(External::Found(observed()), true),
+                seen(Lookup::Found(observed()), true),
                 |p| matches!(p, Plan::Update { update: Some(u), .. } if u.source_config.is_some()),
             ),
             (
                 "a source deleted out of band is created again",
                 &[],
-                seen(External::Gone { id: "s".into() }, false),
+                seen(Lookup::Gone { id: "s".into() }, false),
                 |p| matches!(p, Plan::Create { replaces: Some(_) }),
             ),
             (
                 "an adopted source that disappeared stalls",
                 &[(EXTERNAL_ID, "s")],
-                seen(External::Gone { id: "s".into() }, false),
+                seen(Lookup::Gone { id: "s".into() }, false),
                 |p| {
                     matches!(
                         p,
@@ -377,7 +389,7 @@ mod tests {
                 "a source of another workspace is never adopted",
                 &[(EXTERNAL_ID, "x")],
                 seen(
-                    External::AdoptionMissing {
+                    Lookup::AdoptionMissing {
                         id: "x".into(),
                         foreign: true,
                     },
@@ -388,7 +400,7 @@ mod tests {
             (
                 "a tenant's own source of the same name is never taken",
                 &[],
-                seen(External::Taken { id: "x".into() }, false),
+                seen(Lookup::Taken { id: "x".into() }, false),
                 |p| {
                     matches!(
                         p,
@@ -402,7 +414,7 @@ mod tests {
             (
                 "ours from an interrupted create is adopted",
                 &[],
-                seen(External::Recovered(observed()), false),
+                seen(Lookup::Recovered(observed()), false),
                 |p| {
                     matches!(
                         p,
@@ -416,7 +428,7 @@ mod tests {
             (
                 "nothing of the name is created",
                 &[],
-                seen(External::Absent, false),
+                seen(Lookup::Absent, false),
                 |p| matches!(p, Plan::Create { replaces: None }),
             ),
         ];

@@ -15,9 +15,9 @@ use crate::controllers::context::Context;
 use crate::controllers::convert::tag_mode;
 use crate::controllers::error::Error;
 use crate::controllers::events::{EventAction, EventReason, Note};
-use crate::controllers::lifecycle::Managed;
+use crate::controllers::lifecycle::write_metadata;
 use crate::controllers::memory::{CachedToken, RecordedSecret};
-use crate::controllers::status::{FIELD_MANAGER, OwnedMetadata, apply_metadata};
+use crate::controllers::status::{FIELD_MANAGER, OwnedMetadata};
 use airbyte_client::models::{WidgetTokenRequest, WorkspaceStatus};
 use airbyte_client::{AirbyteApi, BearerToken, ScopedToken};
 use embedded_crds::conditions::Reason;
@@ -47,10 +47,7 @@ pub async fn act<A: AirbyteApi>(
     let mut metadata = OwnedMetadata::of(workspace);
     // The finalizer guards external deletion only with the Delete policy.
     metadata.finalizer = workspace.spec.deletion_policy == Some(DeletionPolicy::Delete);
-    let api = EmbeddedWorkspace::api(ctx.client.clone(), workspace);
-    let written = apply_metadata(&api, workspace, &metadata).await?;
-    ctx.memory
-        .note_write(&observation.basis.uid, written.as_deref());
+    write_metadata(workspace, ctx, &metadata).await?;
     match plan {
         Plan::Stall { reason, message } => Ok(Applied {
             stall: Some((reason, message)),

@@ -10,16 +10,15 @@ use super::token_secret;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::events::{EventAction, EventReason, Note};
-use crate::controllers::lifecycle::Managed;
-use crate::controllers::status::{OwnedMetadata, apply_metadata};
+use crate::controllers::lifecycle::{guarded, release};
 use airbyte_client::AirbyteApi;
-use embedded_crds::{DeletionPolicy, EmbeddedWorkspace, FINALIZER};
+use embedded_crds::{DeletionPolicy, EmbeddedWorkspace};
 
 pub async fn run<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
     ctx: &Context<A>,
 ) -> Result<Action, Error> {
-    if !workspace.finalizers().iter().any(|f| f == FINALIZER) {
+    if !guarded(workspace) {
         super::forget(ctx, workspace);
         return Ok(Action::await_change());
     }
@@ -41,10 +40,7 @@ pub async fn run<A: AirbyteApi>(
             ),
         );
     }
-    let mut metadata = OwnedMetadata::of(workspace);
-    metadata.finalizer = false;
-    let api = EmbeddedWorkspace::api(ctx.client.clone(), workspace);
-    apply_metadata(&api, workspace, &metadata).await?;
+    release(workspace, ctx).await?;
     super::forget(ctx, workspace);
     Ok(Action::await_change())
 }

@@ -1,27 +1,27 @@
-//! The SourceTemplate controller. A reconcile is `observe` (Secrets, then only the Airbyte reads
-//! the plan needs) → `plan` (pure) → `act` (the calls) → `record` (status, events, next visit);
-//! deletion is `cleanup`. Templates are organization-wide; their Secrets live in the operator's
-//! namespace.
+//! The SourceTemplate kind: what its reconcile (the shared template pipeline in
+//! [`template`](crate::controllers::template)) needs to know about it. The declared template and
+//! its PATCH are in `desired`, the Airbyte calls in `calls`.
 
-mod act;
-mod cleanup;
-mod observe;
-pub mod plan;
-mod record;
+mod calls;
+pub mod desired;
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
-use kube::ResourceExt;
-use kube::runtime::controller::Action;
+use serde_json::{Map, Value};
 
+use self::desired::Desired;
 use super::context::Context;
 use super::error::Error;
-use super::lifecycle::{self, managed};
-use super::wiring::{Change, Kind};
-use crate::config::OperatorConfig;
+use super::events::EventAction;
+use super::external::Events;
+use super::lifecycle::managed;
+use super::secret_values::ResolvedConfig;
+use super::template::{Synced, Template};
+use super::wiring::hash_of;
 use airbyte_client::AirbyteApi;
-use embedded_crds::conditions::is_ready;
-use embedded_crds::{SourceTemplate, SourceTemplateStatus};
+use airbyte_client::models::{PatchSourceTemplate, SourceTemplate as ApiTemplate};
+use embedded_crds::conditions::{Reason, is_ready};
+use embedded_crds::{DeletionPolicy, SecretValueRef, SourceTemplate, SourceTemplateStatus};
 
 managed!(
     SourceTemplate,
@@ -30,49 +30,124 @@ managed!(
     cluster
 );
 
-impl Kind for SourceTemplate {
-    async fn reconcile<A: AirbyteApi>(
-        template: Arc<Self>,
-        ctx: Arc<Context<A>>,
-    ) -> Result<Action, Error> {
-        lifecycle::run(template, ctx, |template, ctx| async move {
-            if template.metadata.deletion_timestamp.is_some() {
-                return cleanup::run(&template, &ctx).await;
-            }
-            let observation = observe::observe(&template, &ctx).await?;
-            let plan = plan::plan(&template, &observation);
-            let applied = act::act(&template, &ctx, &observation, plan).await?;
-            record::record(&template, &ctx, &observation, applied).await
-        })
-        .await
+impl Template for SourceTemplate {
+    type Check = ();
+
+    const EVENTS: Events = Events {
+        noun: "source template",
+        get: EventAction::GetTemplate,
+        create: EventAction::CreateTemplate,
+        update: EventAction::UpdateTemplate,
+        delete: EventAction::DeleteTemplate,
+    };
+    const SECRET_REFS: &'static str = "spec.partialDefaultConfigSecretRefs";
+
+    fn inline_config(&self) -> Map<String, Value> {
+        self.spec.partial_default_config.clone().unwrap_or_default()
     }
 
-    fn concerns(&self, change: &Change, config: &OperatorConfig) -> bool {
-        change.kind == "Secret"
-            && change.namespace.as_deref() == Some(config.secret_namespace.as_str())
-            && self
-                .spec
-                .partial_default_config_secret_refs
-                .iter()
-                .any(|r| r.secret_key_ref.name == change.name)
+    fn secret_refs(&self) -> &[SecretValueRef] {
+        &self.spec.partial_default_config_secret_refs
     }
 
+    fn desired(&self, config: ResolvedConfig) -> Desired {
+        Desired::new(&self.spec, config)
+    }
+
+    fn deletion_policy(&self) -> Option<DeletionPolicy> {
+        self.spec.deletion_policy
+    }
+
+    fn synced(&self) -> Synced {
+        let status = self.status.clone().unwrap_or_default();
+        Synced {
+            template_id: status.template_id,
+            config_hash: status.config_hash,
+            last_handled_reconcile_at: status.last_handled_reconcile_at,
+            observed_generation: status.observed_generation,
+        }
+    }
+
+    fn status_from(synced: Synced, (): &()) -> SourceTemplateStatus {
+        SourceTemplateStatus {
+            template_id: synced.template_id,
+            config_hash: synced.config_hash,
+            last_handled_reconcile_at: synced.last_handled_reconcile_at,
+            observed_generation: synced.observed_generation,
+            conditions: Vec::new(),
+        }
+    }
+
+    /// Sources wait for their template: readiness and id concern them.
     fn published(&self) -> Option<u64> {
         let status = self.status.as_ref()?;
-        Some(super::wiring::hash_of((
+        Some(hash_of((
             is_ready(&status.conditions),
             status.template_id.as_ref(),
         )))
     }
-}
 
-/// `Delete` unless the spec says `Orphan`.
-fn deletes_in_airbyte(template: &SourceTemplate) -> bool {
-    template.spec.deletion_policy != Some(embedded_crds::DeletionPolicy::Orphan)
-}
+    fn declared(desired: &Desired) -> Value {
+        desired.declared()
+    }
 
-fn uid(template: &SourceTemplate) -> String {
-    template.uid().unwrap_or_default()
+    fn tags(desired: &Desired) -> &BTreeSet<String> {
+        &desired.tags
+    }
+
+    fn object_tags(object: &ApiTemplate) -> &[String] {
+        &object.tags
+    }
+
+    /// Same name, and the same connector when the answer says.
+    fn fits(desired: &Desired, object: &ApiTemplate) -> bool {
+        object.name == desired.name
+            && object
+                .source_definition_id
+                .as_deref()
+                .is_none_or(|d| d.eq_ignore_ascii_case(&desired.actor_definition_id))
+    }
+
+    /// A template of this organization (a standard template has no organization and cannot be
+    /// changed; a template that does not say is taken as the organization's, which is all a GET
+    /// with the organization's token can return).
+    fn adoptable(object: &ApiTemplate, organization: &str) -> bool {
+        object
+            .organization_id
+            .as_deref()
+            .is_none_or(|org| org.eq_ignore_ascii_case(organization))
+    }
+
+    fn patch(desired: &Desired, object: &ApiTemplate, full: bool) -> Option<PatchSourceTemplate> {
+        desired::patch(desired, object, full)
+    }
+
+    fn claim(desired: &Desired) -> (String, &'static str) {
+        (
+            format!("a source template named {:?}", desired.name),
+            "set a distinct spec.name",
+        )
+    }
+
+    fn ready(desired: &Desired, id: &str) -> String {
+        format!(
+            "template {:?} is Airbyte source template {id}",
+            desired.name
+        )
+    }
+
+    async fn check<A: AirbyteApi>(
+        &self,
+        _ctx: &Context<A>,
+        _desired: &Desired,
+        _changed: bool,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn stall((): &(), _desired: &Desired) -> Option<(Reason, String)> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Writes what a SourceTemplate reconcile did into its status (only when it changed), publishes
-//! its Events, and says when to come back (the next drift check).
+//! Writes what a template reconcile did into its status (only when it changed), publishes its
+//! Events, and says when to come back (the next drift check).
 
 use std::time::Duration;
 
@@ -7,51 +7,41 @@ use kube::runtime::controller::Action;
 
 use super::act::Applied;
 use super::observe::Observation;
+use super::{Synced, Template};
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::lifecycle::record as write_status;
 use airbyte_client::AirbyteApi;
 use embedded_crds::conditions::{Outcome, Reason};
-use embedded_crds::{SourceTemplate, SourceTemplateStatus};
 
-pub async fn record<A: AirbyteApi>(
-    template: &SourceTemplate,
+pub async fn record<K: Template, A: AirbyteApi>(
+    template: &K,
     ctx: &Context<A>,
-    observation: &Observation,
+    observation: &Observation<K>,
     applied: Applied,
 ) -> Result<Action, Error> {
-    let uid = super::uid(template);
     if let Some((reason, message)) = applied.stall {
         write_status(template, ctx, &Outcome::stalled(reason, message), None).await?;
         return Ok(Action::requeue(ctx.config.drift_interval));
     }
-    let previous = template.status.clone().unwrap_or_default();
     let id = applied.id.unwrap_or_default();
-    let fields = SourceTemplateStatus {
+    let synced = Synced {
         template_id: Some(id.clone()),
         config_hash: Some(observation.config_hash.clone()),
         last_handled_reconcile_at: observation
             .requested
             .clone()
-            .or(previous.last_handled_reconcile_at),
-        observed_generation: template.metadata.generation,
-        conditions: Vec::new(),
+            .or(template.synced().last_handled_reconcile_at),
+        observed_generation: template.meta().generation,
     };
-    let message = format!(
-        "template {:?} is Airbyte source template {id}",
-        observation.desired.name
-    );
-    write_status(
-        template,
-        ctx,
-        &Outcome::ready(Reason::Synced, message),
-        Some(fields),
-    )
-    .await?;
+    let outcome = Outcome::ready(Reason::Synced, K::ready(&observation.desired, &id));
+    let status = K::status_from(synced, &observation.check);
+    write_status(template, ctx, &outcome, Some(status)).await?;
     for note in applied.notes {
         ctx.publish(template, note);
     }
     Ok(Action::requeue(
-        ctx.until_drift(&uid).max(Duration::from_secs(1)),
+        ctx.until_drift(&super::uid(template))
+            .max(Duration::from_secs(1)),
     ))
 }

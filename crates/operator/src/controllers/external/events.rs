@@ -1,30 +1,22 @@
 //! What the sources and both template kinds say in Events about their Airbyte object: created
 //! (again, after an out-of-band deletion), adopted (by annotation, or recovered after an
-//! interrupted create), updated. One vocabulary, each kind naming its object and actions.
+//! interrupted create), updated, deleted. One vocabulary, each kind naming its object and actions.
 
-use super::events::{EventAction, EventReason, Note};
+use super::Origin;
+use crate::controllers::events::{EventAction, EventReason, Note};
 
-/// How the Airbyte object came to be this Kubernetes object's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// Known from status.
-    Known,
-    /// Named by the `external-id` annotation.
-    Annotation,
-    /// Found by name inside the recorded create window after an interrupted create.
-    Recovered,
-}
-
-/// How a kind names its Airbyte object in Events, and the actions that read, create and update it.
+/// How a kind names its Airbyte object in Events, and the actions that read, create, update and
+/// delete it.
 #[derive(Clone, Copy, Debug)]
-pub struct External {
+pub struct Events {
     pub noun: &'static str,
     pub get: EventAction,
     pub create: EventAction,
     pub update: EventAction,
+    pub delete: EventAction,
 }
 
-impl External {
+impl Events {
     /// The create (`detail` follows the id, e.g. " in workspace main"), preceded by a warning
     /// when it replaces an object deleted out of band.
     pub fn created(self, replaces: Option<&str>, id: &str, detail: &str) -> Vec<Note> {
@@ -70,17 +62,26 @@ impl External {
             format!("updated Airbyte {} {id}", self.noun),
         )
     }
+
+    pub fn deleted(self, id: &str) -> Note {
+        Note::normal(
+            EventReason::Deleted,
+            self.delete,
+            format!("deleted Airbyte {} {id}", self.noun),
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TEMPLATE: External = External {
+    const TEMPLATE: Events = Events {
         noun: "source template",
         get: EventAction::GetTemplate,
         create: EventAction::CreateTemplate,
         update: EventAction::UpdateTemplate,
+        delete: EventAction::DeleteTemplate,
     };
 
     #[test]
@@ -100,5 +101,8 @@ mod tests {
             TEMPLATE.updated("x").message,
             "updated Airbyte source template x"
         );
+        let deleted = TEMPLATE.deleted("x");
+        assert_eq!(deleted.message, "deleted Airbyte source template x");
+        assert_eq!(deleted.action, EventAction::DeleteTemplate);
     }
 }

@@ -1,11 +1,10 @@
-//! What to do about a ConnectionTemplate: a pure function of the declared template and what was
-//! observed, with the reason that will show in its condition.
+//! A ConnectionTemplate as declared, with its Secret values, and the PATCH that brings Airbyte's
+//! template to it (pure).
 
 use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use super::observe::{External, Observation, Schedule};
 use crate::controllers::compare;
 use crate::controllers::convert::preference;
 use crate::controllers::secret_values::ResolvedConfig;
@@ -13,8 +12,7 @@ use airbyte_client::models::{
     ConnectionTemplate as ApiTemplate, CreateConnectionTemplate, DataHostingType,
     NonBreakingChangesPreference, PatchConnectionTemplate,
 };
-use embedded_crds::conditions::Reason;
-use embedded_crds::{ConnectionTemplate, EXTERNAL_ID};
+use embedded_crds::ConnectionTemplate;
 
 /// The declared template, with Secret values merged into the destination's configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,31 +89,19 @@ impl Desired {
     }
 }
 
-/// The PATCH and the tag differences that bring an observed template to the declared one.
-#[derive(Debug, Default, PartialEq)]
-pub struct Changes {
-    pub patch: Option<PatchConnectionTemplate>,
-    pub add_tags: Vec<String>,
-    pub remove_tags: Vec<String>,
-}
-
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.patch.is_none() && self.add_tags.is_empty() && self.remove_tags.is_empty()
-    }
-}
-
-/// `config_changed`: a referenced Secret or the spec changed, so the destination configuration is
-/// sent even when the masked answer hides a difference.
-pub fn changes(desired: &Desired, observed: &ApiTemplate, config_changed: bool) -> Changes {
+/// Only what differs; `full`: a referenced Secret or the spec changed, so the destination
+/// configuration is sent even when the masked answer hides a difference.
+pub fn patch(
+    desired: &Desired,
+    observed: &ApiTemplate,
+    full: bool,
+) -> Option<PatchConnectionTemplate> {
     let mut patch = PatchConnectionTemplate::default();
     if !desired.airbyte_hosted {
         if observed.destination_name != desired.destination_name {
             patch.destination_name = Some(desired.destination_name.clone());
         }
-        if config_changed
-            || !compare::same(&observed.destination_config, &desired.destination_config.0)
-        {
+        if full || !compare::same(&observed.destination_config, &desired.destination_config.0) {
             patch.destination_config = Some(desired.destination_config.0.clone());
         }
         if desired.preference.is_some()
@@ -130,114 +116,13 @@ pub fn changes(desired: &Desired, observed: &ApiTemplate, config_changed: bool) 
     if desired.cron_expression.is_some() && observed.cron_expression != desired.cron_expression {
         patch.cron_expression = desired.cron_expression.clone();
     }
-    let observed_tags: BTreeSet<String> = observed.tags.iter().cloned().collect();
-    Changes {
-        patch: (patch != PatchConnectionTemplate::default()).then_some(patch),
-        add_tags: desired.tags.difference(&observed_tags).cloned().collect(),
-        remove_tags: observed_tags.difference(&desired.tags).cloned().collect(),
-    }
-}
-
-pub use crate::controllers::external::Origin;
-
-#[derive(Debug, PartialEq)]
-pub enum Plan {
-    Nothing {
-        id: String,
-    },
-    Create {
-        replaces: Option<String>,
-    },
-    Update {
-        id: String,
-        origin: Origin,
-        changes: Changes,
-    },
-    Stall {
-        reason: Reason,
-        message: String,
-    },
-}
-
-pub fn plan(template: &ConnectionTemplate, observation: &Observation) -> Plan {
-    if let Schedule::Invalid { description } = &observation.schedule {
-        return Plan::Stall {
-            reason: Reason::InvalidCronExpression,
-            message: format!(
-                "spec.cronExpression {:?} is not a valid Quartz cron expression: {description}",
-                observation
-                    .desired
-                    .cron_expression
-                    .clone()
-                    .unwrap_or_default()
-            ),
-        };
-    }
-    let adopt = template
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(EXTERNAL_ID));
-    plan_external(
-        &observation.desired,
-        &observation.external,
-        observation.changed,
-        adopt,
-    )
-}
-
-fn plan_external(
-    desired: &Desired,
-    external: &External,
-    changed: bool,
-    adopt: Option<&String>,
-) -> Plan {
-    match external {
-        External::Unread { id } => Plan::Nothing { id: id.clone() },
-        External::Found(found) => Plan::Update {
-            id: found.id.clone(),
-            origin: Origin::Known,
-            changes: changes(desired, found, changed),
-        },
-        External::Gone { id } if adopt == Some(id) => Plan::Stall {
-            reason: Reason::AdoptionFailed,
-            message: format!(
-                "adopted connection template {id} no longer exists in Airbyte; remove the {EXTERNAL_ID} annotation to create a new one"
-            ),
-        },
-        External::Gone { id } => Plan::Create {
-            replaces: Some(id.clone()),
-        },
-        External::Adoptable(found) => Plan::Update {
-            id: found.id.clone(),
-            origin: Origin::Annotation,
-            changes: changes(desired, found, true),
-        },
-        External::AdoptionMissing { id } => Plan::Stall {
-            reason: Reason::AdoptionFailed,
-            message: format!(
-                "{EXTERNAL_ID} {id}: no such connection template in this Airbyte organization; fix or remove the annotation"
-            ),
-        },
-        External::Recovered(found) => Plan::Update {
-            id: found.id.clone(),
-            origin: Origin::Recovered,
-            changes: changes(desired, found, true),
-        },
-        External::Taken { id } => Plan::Stall {
-            reason: Reason::TemplateNameTaken,
-            message: format!(
-                "Airbyte already has a connection template for destination {:?} ({id}) that this object did not create; set a distinct spec.destinationName, or adopt it with the {EXTERNAL_ID} annotation",
-                desired.destination_name
-            ),
-        },
-        External::Absent => Plan::Create { replaces: None },
-    }
+    (patch != PatchConnectionTemplate::default()).then_some(patch)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::template::plan::changes;
     use airbyte_client::models::MASKED_SECRET;
     use serde_json::Value;
 
@@ -279,8 +164,8 @@ mod tests {
 
     #[test]
     fn masked_credentials_are_not_drift_but_a_changed_secret_is_sent() {
-        assert!(changes(&desired(), &observed(), false).is_empty());
-        let sent = changes(&desired(), &observed(), true).patch.unwrap();
+        assert!(changes::<ConnectionTemplate>(&desired(), &observed(), false).is_empty());
+        let sent = patch(&desired(), &observed(), true).unwrap();
         assert_eq!(
             sent.destination_config.unwrap()["secret_access_key"],
             "s3cr3t"
@@ -292,12 +177,12 @@ mod tests {
         let mut drifted = observed();
         drifted.cron_expression = Some("0 0 3 * * ?".into());
         drifted.tags = vec!["old".into()];
-        let changes = changes(&desired(), &drifted, false);
-        let patch = changes.patch.unwrap();
+        let wanted = changes::<ConnectionTemplate>(&desired(), &drifted, false);
+        let patch = wanted.patch.unwrap();
         assert_eq!(patch.cron_expression.as_deref(), Some("0 0 2 * * ?"));
         assert!(patch.destination_config.is_none() && patch.destination_name.is_none());
-        assert_eq!(changes.add_tags, ["s3"]);
-        assert_eq!(changes.remove_tags, ["old"]);
+        assert_eq!(wanted.add_tags, ["s3"]);
+        assert_eq!(wanted.remove_tags, ["old"]);
     }
 
     #[test]

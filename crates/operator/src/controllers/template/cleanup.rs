@@ -1,0 +1,43 @@
+//! Deleting a template: with the `Delete` policy the Airbyte template goes first, found the way
+//! creation would find it (status, or inside the recorded create window after an interrupted
+//! create; never a namesake someone else made), then the finalizer is released.
+
+use kube::runtime::controller::Action;
+
+use super::Template;
+use super::observe::Airbyte;
+use crate::controllers::context::Context;
+use crate::controllers::error::Error;
+use crate::controllers::external::made_by;
+use crate::controllers::intent;
+use crate::controllers::lifecycle::{guarded, release};
+use crate::controllers::secret_values::ResolvedConfig;
+use airbyte_client::AirbyteApi;
+
+pub async fn run<K: Template, A: AirbyteApi>(
+    template: &K,
+    ctx: &Context<A>,
+) -> Result<Action, Error> {
+    if guarded(template) {
+        if super::deletes_in_airbyte(template) {
+            delete(template, ctx).await?;
+        }
+        release(template, ctx).await?;
+    }
+    ctx.memory.forget(&super::uid(template));
+    Ok(Action::await_change())
+}
+
+async fn delete<K: Template, A: AirbyteApi>(template: &K, ctx: &Context<A>) -> Result<(), Error> {
+    let desired = template.desired(ResolvedConfig::default());
+    let reader = Airbyte::<K, A> {
+        airbyte: &ctx.airbyte,
+        desired: &desired,
+    };
+    let known = template.synced().template_id;
+    if let Some(id) = made_by(&reader, known, intent::recorded(template)).await? {
+        K::delete(&ctx.airbyte, &id).await?;
+        ctx.publish(template, K::EVENTS.deleted(&id));
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! What SourceTemplate and ConnectionTemplate share: the whole reconcile. A template kind is a
+//! [`Template`] (its spec, its status and the decisions particular to it) whose Airbyte calls are
+//! its [`Calls`]; everything else is this folder's pipeline, `observe` (Secrets of the operator's
+//! namespace, the kind's own check, then only the Airbyte reads the plan needs) → `plan` (pure) →
+//! `act` (the calls) → `record` (status, events, next visit), and `cleanup` on deletion.
+//! Templates are organization-wide; their Secrets live in the operator's namespace.
+
+mod act;
+mod cleanup;
+mod observe;
+pub mod plan;
+mod record;
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use serde_json::{Map, Value};
+
+use super::context::Context;
+use super::error::Error;
+use super::external::{AirbyteObject, Events};
+use super::lifecycle::{self, Managed};
+use super::secret_values::ResolvedConfig;
+use super::wiring::{Change, Kind};
+use crate::config::OperatorConfig;
+use airbyte_client::{AirbyteApi, ApiError};
+use embedded_crds::conditions::Reason;
+use embedded_crds::{DeletionPolicy, SecretValueRef};
+
+pub use observe::Observation;
+
+/// The status fields every template kind records the same way.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Synced {
+    pub template_id: Option<String>,
+    pub config_hash: Option<String>,
+    pub last_handled_reconcile_at: Option<String>,
+    pub observed_generation: Option<i64>,
+}
+
+/// A kind of template as the Airbyte API offers it.
+pub trait Calls {
+    /// Airbyte's template.
+    type Object: AirbyteObject + Debug + Send + Sync;
+    /// The declared template with its Secret values (its `Debug` shows no value).
+    type Desired: Debug + Send + Sync;
+    /// A change to an existing template.
+    type Patch: Debug + PartialEq + Send + Sync;
+
+    fn get<A: AirbyteApi>(
+        airbyte: &A,
+        id: &str,
+    ) -> impl Future<Output = Result<Self::Object, ApiError>> + Send;
+    /// The organization's templates.
+    fn list<A: AirbyteApi>(
+        airbyte: &A,
+    ) -> impl Future<Output = Result<Vec<Self::Object>, ApiError>> + Send;
+    /// Makes the template (untagged: the create schemas take no tags); answers its id.
+    fn create<A: AirbyteApi>(
+        airbyte: &A,
+        desired: &Self::Desired,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
+    fn update<A: AirbyteApi>(
+        airbyte: &A,
+        id: &str,
+        patch: &Self::Patch,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    fn tag<A: AirbyteApi>(
+        airbyte: &A,
+        id: &str,
+        tag: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    fn untag<A: AirbyteApi>(
+        airbyte: &A,
+        id: &str,
+        tag: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Deletes the template; one already gone counts as deleted.
+    fn delete<A: AirbyteApi>(
+        airbyte: &A,
+        id: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+}
+
+/// A template kind: what differs between SourceTemplate and ConnectionTemplate.
+pub trait Template: Managed + Calls {
+    /// What the kind asks Airbyte before the template itself (a schedule); `()` for nothing.
+    type Check: Debug + Send + Sync;
+
+    /// How the template appears in Events.
+    const EVENTS: Events;
+    /// The spec field holding the Secret references, for messages.
+    const SECRET_REFS: &'static str;
+
+    /// The configuration declared inline.
+    fn inline_config(&self) -> Map<String, Value>;
+    /// The Secret values merged into it.
+    fn secret_refs(&self) -> &[SecretValueRef];
+    fn desired(&self, config: ResolvedConfig) -> Self::Desired;
+    fn deletion_policy(&self) -> Option<DeletionPolicy>;
+    /// What status says of the last sync.
+    fn synced(&self) -> Synced;
+    fn status_from(synced: Synced, check: &Self::Check) -> Self::Status;
+    /// What other kinds depend on (see [`Kind::published`]).
+    fn published(&self) -> Option<u64>;
+
+    /// Everything declared except the configuration (which may hold Secret values).
+    fn declared(desired: &Self::Desired) -> Value;
+    fn tags(desired: &Self::Desired) -> &BTreeSet<String>;
+    fn object_tags(object: &Self::Object) -> &[String];
+    /// Whether `object` is one this template would have made (for recovery and namesakes).
+    fn fits(desired: &Self::Desired, object: &Self::Object) -> bool;
+    /// Whether a namesake this object did not make stops it (`false`: any number may exist).
+    fn claims_name(desired: &Self::Desired) -> bool {
+        let _ = desired;
+        true
+    }
+    /// Whether `object` may be adopted by an organization's template.
+    fn adoptable(object: &Self::Object, organization: &str) -> bool {
+        let _ = (object, organization);
+        true
+    }
+    /// The change that brings `object` to `desired`; `full`: send the configuration even when the
+    /// masked answer hides a difference.
+    fn patch(desired: &Self::Desired, object: &Self::Object, full: bool) -> Option<Self::Patch>;
+    /// This object's claim on a namesake (`a source template named "pg"`) and how to free it.
+    fn claim(desired: &Self::Desired) -> (String, &'static str);
+    /// The Ready message.
+    fn ready(desired: &Self::Desired, id: &str) -> String;
+
+    /// Asks Airbyte what the kind needs checked before the template (when it may have changed).
+    fn check<A: AirbyteApi>(
+        &self,
+        ctx: &Context<A>,
+        desired: &Self::Desired,
+        changed: bool,
+    ) -> impl Future<Output = Result<Self::Check, Error>> + Send;
+    /// A check that stops the reconcile.
+    fn stall(check: &Self::Check, desired: &Self::Desired) -> Option<(Reason, String)>;
+}
+
+/// One reconcile of a template.
+async fn reconcile<K: Template, A: AirbyteApi>(
+    template: Arc<K>,
+    ctx: Arc<Context<A>>,
+) -> Result<Action, Error> {
+    lifecycle::run(template, ctx, |template, ctx| async move {
+        if template.meta().deletion_timestamp.is_some() {
+            return cleanup::run(template.as_ref(), &ctx).await;
+        }
+        let observation = observe::observe(template.as_ref(), &ctx).await?;
+        let plan = plan::plan(template.as_ref(), &observation);
+        let applied = act::act(template.as_ref(), &ctx, &observation, plan).await?;
+        record::record(template.as_ref(), &ctx, &observation, applied).await
+    })
+    .await
+}
+
+impl<K: Template> Kind for K {
+    fn reconcile<A: AirbyteApi>(
+        object: Arc<Self>,
+        ctx: Arc<Context<A>>,
+    ) -> impl Future<Output = Result<Action, Error>> + Send {
+        reconcile(object, ctx)
+    }
+
+    /// A change of a Secret of the operator's namespace that the template reads.
+    fn concerns(&self, change: &Change, config: &OperatorConfig) -> bool {
+        change.kind == "Secret"
+            && change.namespace.as_deref() == Some(config.secret_namespace.as_str())
+            && self
+                .secret_refs()
+                .iter()
+                .any(|r| r.secret_key_ref.name == change.name)
+    }
+
+    fn published(&self) -> Option<u64> {
+        Template::published(self)
+    }
+}
+
+/// `Delete` unless the spec says `Orphan`.
+fn deletes_in_airbyte<K: Template>(template: &K) -> bool {
+    template.deletion_policy() != Some(DeletionPolicy::Orphan)
+}
+
+fn uid<K: Template>(template: &K) -> String {
+    template.uid().unwrap_or_default()
+}
