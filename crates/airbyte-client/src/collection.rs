@@ -84,17 +84,7 @@ impl Collection {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const TEMPLATES: Collection = Collection {
-        base: "/t",
-        create: Endpoint::SourceTemplateCreate,
-        get: Endpoint::SourceTemplateGet,
-        list: Endpoint::SourceTemplatesList,
-        patch: Endpoint::SourceTemplatePatch,
-        delete: Endpoint::SourceTemplateDelete,
-        tag_add: Endpoint::SourceTemplateTagAdd,
-        tag_remove: Endpoint::SourceTemplateTagRemove,
-    };
+    use crate::templates::TEMPLATES;
 
     #[test]
     fn path_segments_are_escaped() {
@@ -102,7 +92,7 @@ mod tests {
         assert_eq!(segment("plain-tag_1"), "plain-tag_1");
         assert_eq!(
             TEMPLATES.remove_tag("i d", "a/b").path,
-            "/t/i%20d/tags/a%2Fb"
+            "/api/v1/integrations/templates/sources/i%20d/tags/a%2Fb"
         );
     }
 

@@ -12,7 +12,7 @@ use super::models::{
 };
 use super::{AirbyteClient, ApiError, Endpoint};
 
-const TEMPLATES: Collection = Collection {
+pub(crate) const TEMPLATES: Collection = Collection {
     base: "/api/v1/integrations/templates/sources",
     create: Endpoint::SourceTemplateCreate,
     get: Endpoint::SourceTemplateGet,

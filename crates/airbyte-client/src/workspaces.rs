@@ -101,21 +101,6 @@ impl WorkspaceApi for AirbyteClient {
         self.call(call).await
     }
 
-    async fn set_workspace_status(
-        &self,
-        id: &str,
-        status: WorkspaceStatus,
-    ) -> Result<Workspace, ApiError> {
-        self.update_workspace(
-            id,
-            &UpdateWorkspace {
-                name: None,
-                status: Some(status),
-            },
-        )
-        .await
-    }
-
     async fn delete_workspace(&self, id: &str) -> Result<(), ApiError> {
         let path = format!("{WORKSPACES}/{}", segment(id));
         let call = Call::new(

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::controllers::compare;
 use crate::controllers::convert::preference;
 use crate::controllers::secret_values::ResolvedConfig;
+use crate::controllers::template::Declared;
 use airbyte_client::models::{
     ConnectionTemplate as ApiTemplate, CreateConnectionTemplate, DataHostingType,
     NonBreakingChangesPreference, PatchConnectionTemplate,
@@ -46,19 +47,6 @@ impl Desired {
         }
     }
 
-    /// Everything declared except the configuration (which may hold Secret values).
-    pub fn declared(&self) -> serde_json::Value {
-        json!({
-            "airbyte_hosted": self.airbyte_hosted,
-            "destination_name": self.destination_name,
-            "destination_definition_id": self.destination_definition_id,
-            "cron_expression": self.cron_expression,
-            "preference": self.preference,
-            "sync_on_create": self.sync_on_create,
-            "tags": self.tags,
-        })
-    }
-
     pub fn create_request(&self) -> CreateConnectionTemplate {
         if self.airbyte_hosted {
             return CreateConnectionTemplate::AirbyteHosted {
@@ -86,6 +74,24 @@ impl Desired {
                 .destination_definition_id
                 .as_deref()
                 .is_none_or(|d| d.eq_ignore_ascii_case(&self.destination_definition_id))
+    }
+}
+
+impl Declared for Desired {
+    fn declared(&self) -> serde_json::Value {
+        json!({
+            "airbyte_hosted": self.airbyte_hosted,
+            "destination_name": self.destination_name,
+            "destination_definition_id": self.destination_definition_id,
+            "cron_expression": self.cron_expression,
+            "preference": self.preference,
+            "sync_on_create": self.sync_on_create,
+            "tags": self.tags,
+        })
+    }
+
+    fn tags(&self) -> &BTreeSet<String> {
+        &self.tags
     }
 }
 
@@ -123,11 +129,12 @@ pub fn patch(
 mod tests {
     use super::*;
     use crate::controllers::template::plan::changes;
+    use crate::controllers::testing::object;
     use airbyte_client::models::MASKED_SECRET;
     use serde_json::Value;
 
     fn config(value: Value) -> ResolvedConfig {
-        ResolvedConfig(value.as_object().unwrap().clone())
+        ResolvedConfig(object(value))
     }
 
     fn desired() -> Desired {

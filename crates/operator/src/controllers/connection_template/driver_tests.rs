@@ -4,7 +4,7 @@
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
+
     use std::time::{Duration, SystemTime};
 
     use k8s_openapi::ByteString;
@@ -12,8 +12,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use crate::controllers::clock::parse_rfc3339;
-    use crate::controllers::testing::{Harness, applied, stored};
-    use crate::controllers::wiring::Kind;
+    use crate::controllers::testing::{Harness, stored};
     use airbyte_client::Endpoint;
     use embedded_crds::{ConnectionTemplate, ConnectionTemplateSpec, SecretKeyRef, SecretValueRef};
 
@@ -60,41 +59,18 @@ mod tests {
         serde_json::to_value(secret).unwrap()
     }
 
-    fn status_written(harness: &Harness) -> Value {
-        harness
-            .kube
-            .requests()
-            .into_iter()
-            .rev()
-            .find(|r| r.path.contains("/status"))
-            .map(|r| r.body["status"].clone())
-            .unwrap_or(Value::Null)
-    }
-
     #[tokio::test]
     async fn a_template_with_secret_held_keys_is_created_tagged_and_described() {
         let harness = Harness::new(now());
         let lake = template("0 0 2 * * ?");
-        let object = serde_json::to_value(&lake).unwrap();
         harness
             .kube
             .expect("GET", "/namespaces/operator/secrets/s3", |_| {
                 (200, secret())
             });
-        harness.kube.expect(
-            "PATCH",
-            "/connectiontemplates/lake?",
-            applied(object.clone(), 2),
-        );
-        harness.kube.expect(
-            "PATCH",
-            "/connectiontemplates/lake/status",
-            applied(object, 3),
-        );
-        ConnectionTemplate::reconcile(Arc::new(lake), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/connectiontemplates/lake?", &lake, 2);
+        harness.expect_write("/connectiontemplates/lake/status", &lake, 3);
+        harness.reconcile(&lake).await;
         assert_eq!(
             harness.airbyte.calls(),
             [
@@ -107,7 +83,7 @@ mod tests {
         let created = harness.airbyte.world().connection_templates["connection-template-1"].clone();
         assert_eq!(created.destination_config["secret_access_key"], "s3cr3t");
         assert_eq!(created.tags, ["s3"]);
-        let status = status_written(&harness);
+        let status = harness.status_written();
         assert_eq!(status["templateId"], "connection-template-1");
         assert_eq!(status["scheduleDescription"], "runs at 0 0 2 * * ?");
         assert!(
@@ -120,28 +96,16 @@ mod tests {
     async fn an_invalid_cron_expression_stalls_with_airbytes_description_and_creates_nothing() {
         let harness = Harness::new(now());
         let lake = template("0 0 2 * *");
-        let object = serde_json::to_value(&lake).unwrap();
         harness
             .kube
             .expect("GET", "/namespaces/operator/secrets/s3", |_| {
                 (200, secret())
             });
-        harness.kube.expect(
-            "PATCH",
-            "/connectiontemplates/lake?",
-            applied(object.clone(), 2),
-        );
-        harness.kube.expect(
-            "PATCH",
-            "/connectiontemplates/lake/status",
-            applied(object, 3),
-        );
-        ConnectionTemplate::reconcile(Arc::new(lake), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/connectiontemplates/lake?", &lake, 2);
+        harness.expect_write("/connectiontemplates/lake/status", &lake, 3);
+        harness.reconcile(&lake).await;
         assert_eq!(harness.airbyte.calls(), [Endpoint::CronDescribe]);
-        let condition = &status_written(&harness)["conditions"][0];
+        let condition = &harness.status_written()["conditions"][0];
         assert_eq!(condition["reason"], "InvalidCronExpression");
         assert!(
             condition["message"].as_str().unwrap().contains("6 or 7"),

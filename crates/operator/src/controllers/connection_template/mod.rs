@@ -8,8 +8,6 @@ mod calls;
 pub mod desired;
 pub mod schedule;
 
-use std::collections::BTreeSet;
-
 use serde_json::{Map, Value};
 
 use self::desired::Desired;
@@ -20,7 +18,7 @@ use super::events::EventAction;
 use super::external::Events;
 use super::lifecycle::managed;
 use super::secret_values::ResolvedConfig;
-use super::template::{Synced, Template};
+use super::template::Template;
 use super::wiring::hash_of;
 use airbyte_client::AirbyteApi;
 use airbyte_client::models::{ConnectionTemplate as ApiTemplate, PatchConnectionTemplate};
@@ -48,12 +46,11 @@ impl Template for ConnectionTemplate {
     };
     const SECRET_REFS: &'static str = "spec.destinationConfigSecretRefs";
 
-    fn inline_config(&self) -> Map<String, Value> {
-        self.spec.destination_config.clone().unwrap_or_default()
-    }
-
-    fn secret_refs(&self) -> &[SecretValueRef] {
-        &self.spec.destination_config_secret_refs
+    fn config(&self) -> (Option<&Map<String, Value>>, &[SecretValueRef]) {
+        (
+            self.spec.destination_config.as_ref(),
+            &self.spec.destination_config_secret_refs,
+        )
     }
 
     fn desired(&self, config: ResolvedConfig) -> Desired {
@@ -64,25 +61,8 @@ impl Template for ConnectionTemplate {
         self.spec.deletion_policy
     }
 
-    fn synced(&self) -> Synced {
-        let status = self.status.clone().unwrap_or_default();
-        Synced {
-            template_id: status.template_id,
-            config_hash: status.config_hash,
-            last_handled_reconcile_at: status.last_handled_reconcile_at,
-            observed_generation: status.observed_generation,
-        }
-    }
-
-    fn status_from(synced: Synced, schedule: &Schedule) -> ConnectionTemplateStatus {
-        ConnectionTemplateStatus {
-            template_id: synced.template_id,
-            schedule_description: schedule.description(),
-            config_hash: synced.config_hash,
-            last_handled_reconcile_at: synced.last_handled_reconcile_at,
-            observed_generation: synced.observed_generation,
-            conditions: Vec::new(),
-        }
+    fn record_check(status: &mut ConnectionTemplateStatus, schedule: &Schedule) {
+        status.schedule_description = schedule.description();
     }
 
     /// Sources show which templates their tags select: readiness, id and tags concern them.
@@ -93,18 +73,6 @@ impl Template for ConnectionTemplate {
             status.and_then(|s| s.template_id.as_ref()),
             &self.spec.tags,
         )))
-    }
-
-    fn declared(desired: &Desired) -> Value {
-        desired.declared()
-    }
-
-    fn tags(desired: &Desired) -> &BTreeSet<String> {
-        &desired.tags
-    }
-
-    fn object_tags(object: &ApiTemplate) -> &[String] {
-        &object.tags
     }
 
     fn fits(desired: &Desired, object: &ApiTemplate) -> bool {

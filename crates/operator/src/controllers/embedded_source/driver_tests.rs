@@ -11,7 +11,7 @@ mod tests {
     use crate::controllers::clock::{parse_rfc3339, rfc3339};
     use crate::controllers::events::EventReason;
     use crate::controllers::memory::CachedToken;
-    use crate::controllers::testing::{Harness, applied, stored};
+    use crate::controllers::testing::{Harness, deleting, stored};
     use crate::controllers::wiring::Kind;
     use airbyte_client::{BearerToken, Endpoint};
     use embedded_crds::{
@@ -83,21 +83,6 @@ mod tests {
         source
     }
 
-    fn json_of(source: &EmbeddedSource) -> Value {
-        serde_json::to_value(source).unwrap()
-    }
-
-    fn status_written(harness: &Harness) -> Value {
-        harness
-            .kube
-            .requests()
-            .into_iter()
-            .rev()
-            .find(|r| r.path.contains("/status"))
-            .map(|r| r.body["status"].clone())
-            .unwrap_or(Value::Null)
-    }
-
     #[tokio::test]
     async fn a_tenants_own_source_made_while_this_one_waited_is_never_taken_over_nor_deleted() {
         let mut harness = Harness::new(now());
@@ -109,33 +94,17 @@ mod tests {
                 .add_source("workspace-1", "feed", now() - Duration::from_secs(60));
         with_workspace(&mut harness, "workspace-1");
         let feed = source(created);
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed/status",
-            applied(json_of(&feed), 3),
-        );
-        EmbeddedSource::reconcile(Arc::new(feed.clone()), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/embeddedsources/feed/status", &feed, 3);
+        harness.reconcile(&feed).await;
         assert_eq!(harness.airbyte.calls(), [Endpoint::SourcesList]);
-        let status = status_written(&harness);
+        let status = harness.status_written();
         assert_eq!(status["conditions"][0]["reason"], "SourceNameTaken");
         assert!(status.get("sourceId").is_none());
 
         // Deleting the EmbeddedSource (Delete policy) leaves the tenant's source alone.
-        let mut deleted = feed;
-        deleted.metadata.resource_version = Some("3".into());
-        deleted.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::try_from(now()).unwrap()));
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed?",
-            applied(json_of(&deleted), 4),
-        );
-        EmbeddedSource::reconcile(Arc::new(deleted), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        let deleted = deleting(feed, now(), 3);
+        harness.expect_write("/embeddedsources/feed?", &deleted, 4);
+        harness.reconcile(&deleted).await;
         assert!(harness.airbyte.world().sources.contains_key(&theirs));
         assert!(!harness.airbyte.calls().contains(&Endpoint::SourceDelete));
     }
@@ -145,20 +114,9 @@ mod tests {
         let mut harness = Harness::new(now());
         with_workspace(&mut harness, "workspace-1");
         let feed = source(now() - Duration::from_secs(5));
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed?",
-            applied(json_of(&feed), 2),
-        );
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed/status",
-            applied(json_of(&feed), 3),
-        );
-        EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/embeddedsources/feed?", &feed, 2);
+        harness.expect_write("/embeddedsources/feed/status", &feed, 3);
+        harness.reconcile(&feed).await;
         assert_eq!(
             harness.kube.requests()[0].body["metadata"]["annotations"][CREATE_PENDING],
             rfc3339(now())
@@ -167,15 +125,10 @@ mod tests {
             harness.airbyte.calls(),
             [Endpoint::SourcesList, Endpoint::SourcesCreate]
         );
-        let status = status_written(&harness);
+        let status = harness.status_written();
         assert_eq!(status["sourceId"], "source-1");
         assert_eq!(status["workspaceId"], "workspace-1");
-        assert!(
-            harness
-                .notes()
-                .iter()
-                .any(|n| n.reason == EventReason::Created)
-        );
+        assert!(harness.noted(EventReason::Created));
     }
 
     #[tokio::test]
@@ -188,22 +141,15 @@ mod tests {
                 .add_source("workspace-1", "feed", now() + Duration::from_secs(1));
         let mut feed = source(now() - Duration::from_secs(5));
         feed.metadata.annotations = Some([(CREATE_PENDING.to_string(), rfc3339(now()))].into());
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed/status",
-            applied(json_of(&feed), 3),
-        );
-        EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/embeddedsources/feed/status", &feed, 3);
+        harness.reconcile(&feed).await;
         let calls = harness.airbyte.calls();
         assert!(!calls.contains(&Endpoint::SourcesCreate), "{calls:?}");
-        assert_eq!(status_written(&harness)["sourceId"], made.as_str());
+        assert_eq!(harness.status_written()["sourceId"], made.as_str());
     }
 
-    fn connection_template(name: &str, tags: &[&str], deleting: bool) -> ConnectionTemplate {
-        let mut template = stored(
+    fn connection_template(name: &str, tags: &[&str], gone: bool) -> ConnectionTemplate {
+        let template = stored(
             ConnectionTemplate::new(
                 name,
                 ConnectionTemplateSpec {
@@ -214,9 +160,8 @@ mod tests {
             None,
             now() - Duration::from_secs(60),
         );
-        if deleting {
-            template.metadata.deletion_timestamp =
-                Some(Time(jiff::Timestamp::try_from(now()).unwrap()));
+        if gone {
+            return deleting(template, now(), 1);
         }
         template
     }
@@ -267,16 +212,9 @@ mod tests {
                 workspace_id: Some("workspace-1".into()),
                 ..Default::default()
             });
-            harness.kube.expect(
-                "PATCH",
-                "/embeddedsources/feed/status",
-                applied(json_of(&feed), 3),
-            );
-            EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-                .await
-                .unwrap();
-            harness.kube.done();
-            let written = status_written(&harness)["connectionTemplates"].clone();
+            harness.expect_write("/embeddedsources/feed/status", &feed, 3);
+            harness.reconcile(&feed).await;
+            let written = harness.status_written()["connectionTemplates"].clone();
             let names: Vec<&str> = written
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -304,40 +242,21 @@ mod tests {
             conditions: ready(),
             ..Default::default()
         });
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed?",
-            applied(json_of(&feed), 4),
-        );
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed/status",
-            applied(json_of(&feed), 5),
-        );
-        EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/embeddedsources/feed?", &feed, 4);
+        harness.expect_write("/embeddedsources/feed/status", &feed, 5);
+        harness.reconcile(&feed).await;
         assert_eq!(
             harness.airbyte.calls(),
             [Endpoint::SourceGet, Endpoint::SourcesCreate]
         );
-        assert!(
-            harness
-                .notes()
-                .iter()
-                .any(|n| n.reason == EventReason::DriftDetected)
-        );
+        assert!(harness.noted(EventReason::DriftDetected));
     }
 
     #[tokio::test]
     async fn a_source_waits_quietly_for_a_workspace_that_does_not_exist_yet() {
         let harness = Harness::new(now());
         let feed = source(now() - Duration::from_secs(2));
-        let action = EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        let action = harness.reconcile(&feed).await;
         assert!(
             harness.kube.requests().is_empty(),
             "no write in the first seconds of waiting"
@@ -358,15 +277,11 @@ mod tests {
         feed.spec.source_template_ref = Some(embedded_crds::TemplateRef {
             name: "faker".into(),
         });
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed/status",
-            applied(json_of(&feed), 3),
-        );
+        harness.expect_write("/embeddedsources/feed/status", &feed, 3);
         EmbeddedSource::reconcile(Arc::new(feed.clone()), harness.ctx.clone())
             .await
             .unwrap();
-        let waiting = status_written(&harness);
+        let waiting = harness.status_written();
         assert_eq!(waiting["conditions"][0]["reason"], "TemplateNotReady");
 
         let mut template = stored(
@@ -382,21 +297,10 @@ mod tests {
         });
         harness.put_template(&template);
         feed.metadata.resource_version = Some("3".into());
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed?",
-            applied(json_of(&feed), 4),
-        );
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed/status",
-            applied(json_of(&feed), 5),
-        );
-        EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
-        assert_eq!(status_written(&harness)["sourceTemplateId"], TEMPLATE);
+        harness.expect_write("/embeddedsources/feed?", &feed, 4);
+        harness.expect_write("/embeddedsources/feed/status", &feed, 5);
+        harness.reconcile(&feed).await;
+        assert_eq!(harness.status_written()["sourceTemplateId"], TEMPLATE);
         assert_eq!(harness.kube.requests()[1].method, "PATCH");
     }
 
@@ -411,18 +315,11 @@ mod tests {
         newer.spec.name = Some("feed".into());
         harness.put_source(&older);
         harness.put_source(&newer);
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed-2/status",
-            applied(json_of(&newer), 3),
-        );
-        EmbeddedSource::reconcile(Arc::new(newer), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/embeddedsources/feed-2/status", &newer, 3);
+        harness.reconcile(&newer).await;
         assert!(harness.airbyte.calls().is_empty());
         assert_eq!(
-            status_written(&harness)["conditions"][0]["reason"],
+            harness.status_written()["conditions"][0]["reason"],
             "DuplicateSourceName"
         );
     }
@@ -441,21 +338,10 @@ mod tests {
             ),
         );
         let feed = source(now() - Duration::from_secs(60));
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed?",
-            applied(json_of(&feed), 2),
-        );
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedsources/feed/status",
-            applied(json_of(&feed), 3),
-        );
-        EmbeddedSource::reconcile(Arc::new(feed), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
-        let condition = &status_written(&harness)["conditions"][0];
+        harness.expect_write("/embeddedsources/feed?", &feed, 2);
+        harness.expect_write("/embeddedsources/feed/status", &feed, 3);
+        harness.reconcile(&feed).await;
+        let condition = &harness.status_written()["conditions"][0];
         assert_eq!(condition["reason"], "ApiRejected");
         assert!(
             condition["message"]

@@ -236,20 +236,16 @@ mod tests {
     use super::super::observe::Seen;
     use super::*;
     use crate::controllers::external::Lookup;
+    use crate::controllers::testing::{annotated, object};
     use airbyte_client::models::{MASKED_SECRET, TemplateSummary};
     use embedded_crds::{EmbeddedSourceSpec, LocalRef};
-    use serde_json::Value;
-
-    fn map(value: Value) -> serde_json::Map<String, Value> {
-        value.as_object().unwrap().clone()
-    }
 
     fn desired() -> Desired {
         Desired {
             name: "stripe".into(),
             workspace_id: "w".into(),
             template_id: "t".into(),
-            config: ResolvedConfig(map(
+            config: ResolvedConfig(object(
                 json!({"account_id": "acct", "client_secret": "sk", "nested": {"a": 1}}),
             )),
             tags: Some(vec!["s3".into()]),
@@ -265,7 +261,7 @@ mod tests {
                 id: "t".into(),
                 name: "Stripe".into(),
             }),
-            source_config: map(
+            source_config: object(
                 json!({"account_id": "acct", "client_secret": MASKED_SECRET, "nested": {"a": 1}, "lookback_window_days": 0}),
             ),
             ..Default::default()
@@ -273,7 +269,7 @@ mod tests {
     }
 
     fn source(annotations: &[(&str, &str)]) -> EmbeddedSource {
-        let mut source = EmbeddedSource::new(
+        let source = EmbeddedSource::new(
             "stripe",
             EmbeddedSourceSpec {
                 workspace_ref: LocalRef {
@@ -283,13 +279,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        source.metadata.annotations = Some(
-            annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        source
+        annotated(source, annotations)
     }
 
     fn seen(external: Lookup<Source>, changed: bool) -> Observation {

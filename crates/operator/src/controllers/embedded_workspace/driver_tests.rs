@@ -11,7 +11,7 @@ mod tests {
     use crate::controllers::clock::parse_rfc3339;
     use crate::controllers::events::EventReason;
     use crate::controllers::memory::{RecordedSecret, StoredToken};
-    use crate::controllers::testing::{Harness, applied, stored};
+    use crate::controllers::testing::{Harness, stored};
     use crate::controllers::wiring::Kind;
     use airbyte_client::Endpoint;
     use embedded_crds::{EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus};
@@ -28,10 +28,6 @@ mod tests {
         )
     }
 
-    fn json_of(workspace: &EmbeddedWorkspace) -> Value {
-        serde_json::to_value(workspace).unwrap()
-    }
-
     fn secret_answer(version: u64) -> impl FnOnce(&Value) -> (u16, Value) + Send {
         move |body| {
             let mut secret = body.clone();
@@ -41,17 +37,6 @@ mod tests {
         }
     }
 
-    fn status_written(harness: &Harness) -> Value {
-        harness
-            .kube
-            .requests()
-            .into_iter()
-            .rev()
-            .find(|r| r.path.contains("/status"))
-            .map(|r| r.body["status"].clone())
-            .unwrap_or(Value::Null)
-    }
-
     #[tokio::test]
     async fn a_new_workspace_checks_its_name_mints_creates_the_secret_and_records_the_id() {
         let harness = Harness::new(now());
@@ -59,15 +44,8 @@ mod tests {
         harness
             .kube
             .expect("POST", "/namespaces/tenant-a/secrets", secret_answer(5));
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedworkspaces/main/status",
-            applied(json_of(&main), 6),
-        );
-        EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/embeddedworkspaces/main/status", &main, 6);
+        harness.reconcile(&main).await;
         assert_eq!(
             harness.airbyte.calls(),
             [Endpoint::WorkspacesList, Endpoint::ScopedTokenCreate]
@@ -75,16 +53,11 @@ mod tests {
         let secret = &harness.kube.requests()[0].body;
         assert_eq!(secret["metadata"]["name"], "main-airbyte-token");
         assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "uid-main");
-        let status = status_written(&harness);
+        let status = harness.status_written();
         assert_eq!(status["workspaceId"], "workspace-1");
         assert_eq!(status["workspaceName"], "tenant-a.main");
         assert_eq!(status["conditions"][0]["reason"], "TokenIssued");
-        assert!(
-            harness
-                .notes()
-                .iter()
-                .any(|n| n.reason == EventReason::TokenIssued)
-        );
+        assert!(harness.noted(EventReason::TokenIssued));
         assert!(
             harness.ctx.memory.token("uid-main").is_some(),
             "kept for the workspace's sources"
@@ -97,17 +70,10 @@ mod tests {
         let first = harness.airbyte.add_workspace("tenant-a.main");
         let second = harness.airbyte.add_workspace("tenant-a.main");
         let main = workspace();
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedworkspaces/main/status",
-            applied(json_of(&main), 6),
-        );
-        EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/embeddedworkspaces/main/status", &main, 6);
+        harness.reconcile(&main).await;
         assert_eq!(harness.airbyte.calls(), [Endpoint::WorkspacesList]);
-        let status = status_written(&harness);
+        let status = harness.status_written();
         assert_eq!(status["conditions"][0]["reason"], "WorkspaceNameAmbiguous");
         let message = status["conditions"][0]["message"].as_str().unwrap();
         assert!(
@@ -160,26 +126,14 @@ mod tests {
             "/namespaces/tenant-a/secrets/main-airbyte-token",
             secret_answer(7),
         );
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedworkspaces/main/status",
-            applied(json_of(&main), 8),
-        );
-        EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/embeddedworkspaces/main/status", &main, 8);
+        harness.reconcile(&main).await;
         assert_eq!(
             harness.airbyte.calls(),
             [Endpoint::ScopedTokenCreate],
             "a refresh does not check the name again"
         );
-        assert!(
-            harness
-                .notes()
-                .iter()
-                .any(|n| n.reason == EventReason::TokenRefreshed)
-        );
+        assert!(harness.noted(EventReason::TokenRefreshed));
         assert_eq!(
             harness
                 .ctx
@@ -204,18 +158,11 @@ mod tests {
             ..Default::default()
         });
         let main = workspace();
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedworkspaces/main/status",
-            applied(json_of(&main), 6),
-        );
-        EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/embeddedworkspaces/main/status", &main, 6);
+        harness.reconcile(&main).await;
         assert!(harness.airbyte.calls().is_empty());
         assert_eq!(
-            status_written(&harness)["conditions"][0]["reason"],
+            harness.status_written()["conditions"][0]["reason"],
             "SecretConflict"
         );
     }
@@ -266,11 +213,7 @@ mod tests {
             },
             ..Default::default()
         });
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedworkspaces/main/status",
-            applied(json_of(&main), 6),
-        );
+        harness.expect_write("/embeddedworkspaces/main/status", &main, 6);
         EmbeddedWorkspace::reconcile(Arc::new(main.clone()), harness.ctx.clone())
             .await
             .unwrap();
@@ -281,15 +224,8 @@ mod tests {
 
         harness.clock.advance(Duration::from_secs(601));
         main.metadata.resource_version = Some("6".into());
-        harness.kube.expect(
-            "PATCH",
-            "/embeddedworkspaces/main/status",
-            applied(json_of(&main), 7),
-        );
-        EmbeddedWorkspace::reconcile(Arc::new(main), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/embeddedworkspaces/main/status", &main, 7);
+        harness.reconcile(&main).await;
         assert_eq!(harness.airbyte.calls(), [Endpoint::ScopedTokenInfo]);
     }
 }

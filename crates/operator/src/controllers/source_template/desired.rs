@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::controllers::compare;
 use crate::controllers::convert::stream_selection_mode;
 use crate::controllers::secret_values::ResolvedConfig;
+use crate::controllers::template::Declared;
 use airbyte_client::models::{
     CreateSourceTemplate, PatchSourceTemplate, SourceTemplate as ApiTemplate, TemplateCustomization,
 };
@@ -42,8 +43,18 @@ impl Desired {
         }
     }
 
-    /// Everything declared except the configuration (which may hold Secret values).
-    pub fn declared(&self) -> serde_json::Value {
+    pub fn create_request(&self) -> CreateSourceTemplate {
+        CreateSourceTemplate {
+            actor_definition_id: self.actor_definition_id.clone(),
+            partial_default_config: self.partial_default_config.0.clone(),
+            name: Some(self.name.clone()),
+            customization: self.customization.clone(),
+        }
+    }
+}
+
+impl Declared for Desired {
+    fn declared(&self) -> serde_json::Value {
         json!({
             "name": self.name,
             "actor_definition_id": self.actor_definition_id,
@@ -53,13 +64,8 @@ impl Desired {
         })
     }
 
-    pub fn create_request(&self) -> CreateSourceTemplate {
-        CreateSourceTemplate {
-            actor_definition_id: self.actor_definition_id.clone(),
-            partial_default_config: self.partial_default_config.0.clone(),
-            name: Some(self.name.clone()),
-            customization: self.customization.clone(),
-        }
+    fn tags(&self) -> &BTreeSet<String> {
+        &self.tags
     }
 }
 
@@ -91,11 +97,12 @@ pub fn patch(desired: &Desired, observed: &ApiTemplate, full: bool) -> Option<Pa
 mod tests {
     use super::*;
     use crate::controllers::template::plan::changes;
+    use crate::controllers::testing::object;
     use embedded_crds::SourceTemplate;
     use serde_json::Value;
 
     fn config(value: Value) -> ResolvedConfig {
-        ResolvedConfig(value.as_object().unwrap().clone())
+        ResolvedConfig(object(value))
     }
 
     fn desired() -> Desired {

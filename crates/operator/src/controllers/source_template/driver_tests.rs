@@ -2,15 +2,14 @@
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+
     use std::time::{Duration, SystemTime};
 
-    use serde_json::{Value, json};
+    use serde_json::json;
 
     use crate::controllers::clock::{parse_rfc3339, rfc3339};
     use crate::controllers::events::EventReason;
-    use crate::controllers::testing::{Harness, applied, stored};
-    use crate::controllers::wiring::Kind;
+    use crate::controllers::testing::{Harness, annotated, deleting, stored};
     use airbyte_client::Endpoint;
     use embedded_crds::{CREATE_PENDING, FINALIZER, SourceTemplate, SourceTemplateSpec};
 
@@ -19,7 +18,7 @@ mod tests {
     }
 
     fn template(annotations: &[(&str, String)], finalizer: bool) -> SourceTemplate {
-        let mut template = stored(
+        let template = stored(
             SourceTemplate::new(
                 "pg",
                 SourceTemplateSpec {
@@ -32,51 +31,20 @@ mod tests {
             None,
             now() - Duration::from_secs(60),
         );
-        template.metadata.annotations = Some(
-            annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        );
+        let mut template = annotated(template, annotations);
         if finalizer {
             template.metadata.finalizers = Some(vec![FINALIZER.into()]);
         }
         template
     }
 
-    fn json_of(template: &SourceTemplate) -> Value {
-        serde_json::to_value(template).unwrap()
-    }
-
-    fn status_written(harness: &Harness) -> Value {
-        harness
-            .kube
-            .requests()
-            .into_iter()
-            .rev()
-            .find(|r| r.path.contains("/status"))
-            .map(|r| r.body["status"].clone())
-            .unwrap_or(Value::Null)
-    }
-
     #[tokio::test]
     async fn a_new_template_records_its_create_intent_before_the_create_then_is_tagged() {
         let harness = Harness::new(now());
         let template = template(&[], false);
-        harness.kube.expect(
-            "PATCH",
-            "/sourcetemplates/pg?",
-            applied(json_of(&template), 2),
-        );
-        harness.kube.expect(
-            "PATCH",
-            "/sourcetemplates/pg/status",
-            applied(json_of(&template), 3),
-        );
-        SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/sourcetemplates/pg?", &template, 2);
+        harness.expect_write("/sourcetemplates/pg/status", &template, 3);
+        harness.reconcile(&template).await;
         let metadata = &harness.kube.requests()[0].body["metadata"];
         assert_eq!(metadata["finalizers"], json!([FINALIZER]));
         assert_eq!(metadata["annotations"][CREATE_PENDING], rfc3339(now()));
@@ -88,7 +56,7 @@ mod tests {
                 Endpoint::SourceTemplateTagAdd
             ]
         );
-        let status = status_written(&harness);
+        let status = harness.status_written();
         assert_eq!(status["templateId"], "template-1");
         assert_eq!(status["conditions"][0]["reason"], "Synced");
         assert!(
@@ -97,12 +65,7 @@ mod tests {
                 .unwrap()
                 .starts_with("sha256:")
         );
-        assert!(
-            harness
-                .notes()
-                .iter()
-                .any(|n| n.reason == EventReason::Created)
-        );
+        assert!(harness.noted(EventReason::Created));
     }
 
     #[tokio::test]
@@ -112,15 +75,8 @@ mod tests {
             .airbyte
             .add_template("Postgres", now() + Duration::from_secs(2));
         let template = template(&[(CREATE_PENDING, rfc3339(now()))], true);
-        harness.kube.expect(
-            "PATCH",
-            "/sourcetemplates/pg/status",
-            applied(json_of(&template), 3),
-        );
-        SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/sourcetemplates/pg/status", &template, 3);
+        harness.reconcile(&template).await;
         assert_eq!(
             harness.airbyte.calls(),
             [
@@ -131,13 +87,8 @@ mod tests {
             ],
             "no second create; the defaults are sent again, as the inputs may have moved since"
         );
-        assert_eq!(status_written(&harness)["templateId"], made.as_str());
-        assert!(
-            harness
-                .notes()
-                .iter()
-                .any(|n| n.reason == EventReason::Adopted)
-        );
+        assert_eq!(harness.status_written()["templateId"], made.as_str());
+        assert!(harness.noted(EventReason::Adopted));
     }
 
     #[tokio::test]
@@ -147,17 +98,10 @@ mod tests {
             .airbyte
             .add_template("Postgres", now() + Duration::from_secs(2));
         let template = template(&[], true);
-        harness.kube.expect(
-            "PATCH",
-            "/sourcetemplates/pg/status",
-            applied(json_of(&template), 3),
-        );
-        SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/sourcetemplates/pg/status", &template, 3);
+        harness.reconcile(&template).await;
         assert_eq!(harness.airbyte.calls(), [Endpoint::SourceTemplatesList]);
-        let status = status_written(&harness);
+        let status = harness.status_written();
         assert_eq!(status["conditions"][0]["reason"], "TemplateNameTaken");
         assert!(status.get("templateId").is_none());
     }
@@ -168,20 +112,10 @@ mod tests {
         harness
             .airbyte
             .add_template("Postgres", now() + Duration::from_secs(1));
-        let mut template = template(&[(CREATE_PENDING, rfc3339(now()))], true);
-        template.metadata.deletion_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                jiff::Timestamp::try_from(now()).unwrap(),
-            ));
-        harness.kube.expect(
-            "PATCH",
-            "/sourcetemplates/pg?",
-            applied(json_of(&template), 4),
-        );
-        SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        let template = template(&[(CREATE_PENDING, rfc3339(now()))], true);
+        let template = deleting(template, now(), 1);
+        harness.expect_write("/sourcetemplates/pg?", &template, 4);
+        harness.reconcile(&template).await;
         assert_eq!(
             harness.airbyte.calls(),
             [
@@ -207,20 +141,9 @@ mod tests {
             observed_generation: Some(1),
             ..Default::default()
         });
-        harness.kube.expect(
-            "PATCH",
-            "/sourcetemplates/pg?",
-            applied(json_of(&template), 4),
-        );
-        harness.kube.expect(
-            "PATCH",
-            "/sourcetemplates/pg/status",
-            applied(json_of(&template), 5),
-        );
-        SourceTemplate::reconcile(Arc::new(template), harness.ctx.clone())
-            .await
-            .unwrap();
-        harness.kube.done();
+        harness.expect_write("/sourcetemplates/pg?", &template, 4);
+        harness.expect_write("/sourcetemplates/pg/status", &template, 5);
+        harness.reconcile(&template).await;
         assert_eq!(
             harness.airbyte.calls(),
             [
@@ -229,13 +152,8 @@ mod tests {
                 Endpoint::SourceTemplateTagAdd
             ]
         );
-        assert!(
-            harness
-                .notes()
-                .iter()
-                .any(|n| n.reason == EventReason::DriftDetected)
-        );
-        assert_eq!(status_written(&harness)["templateId"], "template-1");
+        assert!(harness.noted(EventReason::DriftDetected));
+        assert_eq!(harness.status_written()["templateId"], "template-1");
         assert_eq!(
             harness.kube.requests()[0].body["metadata"]["annotations"][CREATE_PENDING],
             rfc3339(now()),

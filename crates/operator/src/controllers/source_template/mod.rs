@@ -5,8 +5,6 @@
 mod calls;
 pub mod desired;
 
-use std::collections::BTreeSet;
-
 use serde_json::{Map, Value};
 
 use self::desired::Desired;
@@ -16,7 +14,7 @@ use super::events::EventAction;
 use super::external::Events;
 use super::lifecycle::managed;
 use super::secret_values::ResolvedConfig;
-use super::template::{Synced, Template};
+use super::template::Template;
 use super::wiring::hash_of;
 use airbyte_client::AirbyteApi;
 use airbyte_client::models::{PatchSourceTemplate, SourceTemplate as ApiTemplate};
@@ -42,12 +40,11 @@ impl Template for SourceTemplate {
     };
     const SECRET_REFS: &'static str = "spec.partialDefaultConfigSecretRefs";
 
-    fn inline_config(&self) -> Map<String, Value> {
-        self.spec.partial_default_config.clone().unwrap_or_default()
-    }
-
-    fn secret_refs(&self) -> &[SecretValueRef] {
-        &self.spec.partial_default_config_secret_refs
+    fn config(&self) -> (Option<&Map<String, Value>>, &[SecretValueRef]) {
+        (
+            self.spec.partial_default_config.as_ref(),
+            &self.spec.partial_default_config_secret_refs,
+        )
     }
 
     fn desired(&self, config: ResolvedConfig) -> Desired {
@@ -58,26 +55,6 @@ impl Template for SourceTemplate {
         self.spec.deletion_policy
     }
 
-    fn synced(&self) -> Synced {
-        let status = self.status.clone().unwrap_or_default();
-        Synced {
-            template_id: status.template_id,
-            config_hash: status.config_hash,
-            last_handled_reconcile_at: status.last_handled_reconcile_at,
-            observed_generation: status.observed_generation,
-        }
-    }
-
-    fn status_from(synced: Synced, (): &()) -> SourceTemplateStatus {
-        SourceTemplateStatus {
-            template_id: synced.template_id,
-            config_hash: synced.config_hash,
-            last_handled_reconcile_at: synced.last_handled_reconcile_at,
-            observed_generation: synced.observed_generation,
-            conditions: Vec::new(),
-        }
-    }
-
     /// Sources wait for their template: readiness and id concern them.
     fn published(&self) -> Option<u64> {
         let status = self.status.as_ref()?;
@@ -85,18 +62,6 @@ impl Template for SourceTemplate {
             is_ready(&status.conditions),
             status.template_id.as_ref(),
         )))
-    }
-
-    fn declared(desired: &Desired) -> Value {
-        desired.declared()
-    }
-
-    fn tags(desired: &Desired) -> &BTreeSet<String> {
-        &desired.tags
-    }
-
-    fn object_tags(object: &ApiTemplate) -> &[String] {
-        &object.tags
     }
 
     /// Same name, and the same connector when the answer says.

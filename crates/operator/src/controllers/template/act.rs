@@ -3,7 +3,7 @@
 
 use super::observe::Observation;
 use super::plan::{Changes, Plan};
-use super::{Calls, Template};
+use super::{Calls, Declared, Template};
 use crate::controllers::clock::rfc3339;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
@@ -62,7 +62,7 @@ async fn create<K: Template, A: AirbyteApi>(
     replaces: Option<String>,
 ) -> Result<Applied, Error> {
     let id = K::create(&ctx.airbyte, desired).await?;
-    for tag in K::tags(desired) {
+    for tag in desired.tags() {
         K::tag(&ctx.airbyte, &id, tag).await?;
     }
     let notes = K::EVENTS.created(replaces.as_deref(), &id, "");

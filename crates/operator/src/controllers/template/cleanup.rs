@@ -34,7 +34,7 @@ async fn delete<K: Template, A: AirbyteApi>(template: &K, ctx: &Context<A>) -> R
         airbyte: &ctx.airbyte,
         desired: &desired,
     };
-    let known = template.synced().template_id;
+    let known = super::synced(template).template_id;
     if let Some(id) = made_by(&reader, known, intent::recorded(template)).await? {
         K::delete(&ctx.airbyte, &id).await?;
         ctx.publish(template, K::EVENTS.deleted(&id));

@@ -27,9 +27,14 @@ use super::lifecycle::{self, Managed};
 use super::secret_values::ResolvedConfig;
 use super::wiring::{Change, Kind};
 use crate::config::OperatorConfig;
+use airbyte_client::models::{
+    ConnectionTemplate as ApiConnectionTemplate, SourceTemplate as ApiSourceTemplate,
+};
 use airbyte_client::{AirbyteApi, ApiError};
 use embedded_crds::conditions::Reason;
-use embedded_crds::{DeletionPolicy, SecretValueRef};
+use embedded_crds::{
+    ConnectionTemplateStatus, DeletionPolicy, SecretValueRef, SourceTemplateStatus,
+};
 
 pub use observe::Observation;
 
@@ -42,12 +47,67 @@ pub struct Synced {
     pub observed_generation: Option<i64>,
 }
 
+/// A template kind's status: the [`Synced`] fields, and whatever the kind adds.
+pub trait TemplateStatus {
+    fn synced(&self) -> Synced;
+    fn set_synced(&mut self, synced: Synced);
+}
+
+macro_rules! template_status {
+    ($($status:ty),*) => {$(
+        impl TemplateStatus for $status {
+            fn synced(&self) -> Synced {
+                Synced {
+                    template_id: self.template_id.clone(),
+                    config_hash: self.config_hash.clone(),
+                    last_handled_reconcile_at: self.last_handled_reconcile_at.clone(),
+                    observed_generation: self.observed_generation,
+                }
+            }
+
+            fn set_synced(&mut self, synced: Synced) {
+                self.template_id = synced.template_id;
+                self.config_hash = synced.config_hash;
+                self.last_handled_reconcile_at = synced.last_handled_reconcile_at;
+                self.observed_generation = synced.observed_generation;
+            }
+        }
+    )*};
+}
+
+template_status!(SourceTemplateStatus, ConnectionTemplateStatus);
+
+/// What the pipeline reads of a declared template (which holds Secret values: its `Debug` shows
+/// none).
+pub trait Declared: Debug + Send + Sync {
+    /// Everything declared except the configuration (which may hold Secret values).
+    fn declared(&self) -> Value;
+    fn tags(&self) -> &BTreeSet<String>;
+}
+
+/// An Airbyte template: an object with tags.
+pub trait Tagged: AirbyteObject + Debug + Send + Sync {
+    fn tags(&self) -> &[String];
+}
+
+macro_rules! tagged {
+    ($($model:ty),*) => {$(
+        impl Tagged for $model {
+            fn tags(&self) -> &[String] {
+                &self.tags
+            }
+        }
+    )*};
+}
+
+tagged!(ApiSourceTemplate, ApiConnectionTemplate);
+
 /// A kind of template as the Airbyte API offers it.
 pub trait Calls {
     /// Airbyte's template.
-    type Object: AirbyteObject + Debug + Send + Sync;
-    /// The declared template with its Secret values (its `Debug` shows no value).
-    type Desired: Debug + Send + Sync;
+    type Object: Tagged;
+    /// The declared template with its Secret values.
+    type Desired: Declared;
     /// A change to an existing template.
     type Patch: Debug + PartialEq + Send + Sync;
 
@@ -87,7 +147,7 @@ pub trait Calls {
 }
 
 /// A template kind: what differs between SourceTemplate and ConnectionTemplate.
-pub trait Template: Managed + Calls {
+pub trait Template: Managed<Status: TemplateStatus> + Calls {
     /// What the kind asks Airbyte before the template itself (a schedule); `()` for nothing.
     type Check: Debug + Send + Sync;
 
@@ -96,22 +156,16 @@ pub trait Template: Managed + Calls {
     /// The spec field holding the Secret references, for messages.
     const SECRET_REFS: &'static str;
 
-    /// The configuration declared inline.
-    fn inline_config(&self) -> Map<String, Value>;
-    /// The Secret values merged into it.
-    fn secret_refs(&self) -> &[SecretValueRef];
+    /// The configuration declared inline, and the Secret values merged into it.
+    fn config(&self) -> (Option<&Map<String, Value>>, &[SecretValueRef]);
     fn desired(&self, config: ResolvedConfig) -> Self::Desired;
     fn deletion_policy(&self) -> Option<DeletionPolicy>;
-    /// What status says of the last sync.
-    fn synced(&self) -> Synced;
-    fn status_from(synced: Synced, check: &Self::Check) -> Self::Status;
     /// What other kinds depend on (see [`Kind::published`]).
     fn published(&self) -> Option<u64>;
-
-    /// Everything declared except the configuration (which may hold Secret values).
-    fn declared(desired: &Self::Desired) -> Value;
-    fn tags(desired: &Self::Desired) -> &BTreeSet<String>;
-    fn object_tags(object: &Self::Object) -> &[String];
+    /// Records in status what the check found (nothing, unless the kind says).
+    fn record_check(status: &mut Self::Status, check: &Self::Check) {
+        let _ = (status, check);
+    }
     /// Whether `object` is one this template would have made (for recovery and namesakes).
     fn fits(desired: &Self::Desired, object: &Self::Object) -> bool;
     /// Whether a namesake this object did not make stops it (`false`: any number may exist).
@@ -173,7 +227,8 @@ impl<K: Template> Kind for K {
         change.kind == "Secret"
             && change.namespace.as_deref() == Some(config.secret_namespace.as_str())
             && self
-                .secret_refs()
+                .config()
+                .1
                 .iter()
                 .any(|r| r.secret_key_ref.name == change.name)
     }
@@ -190,4 +245,12 @@ fn deletes_in_airbyte<K: Template>(template: &K) -> bool {
 
 fn uid<K: Template>(template: &K) -> String {
     template.uid().unwrap_or_default()
+}
+
+/// What status says of the last sync.
+fn synced<K: Template>(template: &K) -> Synced {
+    template
+        .status()
+        .map(TemplateStatus::synced)
+        .unwrap_or_default()
 }

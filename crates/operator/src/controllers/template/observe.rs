@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use kube::ResourceExt;
 
-use super::{Calls, Template};
+use super::{Calls, Declared, Template};
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::external::{Lookup, Reader, look_up};
@@ -32,19 +32,20 @@ pub async fn observe<K: Template, A: AirbyteApi>(
     template: &K,
     ctx: &Context<A>,
 ) -> Result<Observation<K>, Error> {
-    let synced = template.synced();
-    let base = template.inline_config();
+    let synced = super::synced(template);
+    let (inline, refs) = template.config();
+    let base = inline.cloned().unwrap_or_default();
     let (config, versions) = resolve(
         &ctx.client,
         ctx.stores.secrets.as_ref(),
         &ctx.config.secret_namespace,
         &base,
-        template.secret_refs(),
+        refs,
         K::SECRET_REFS,
     )
     .await?;
     let desired = template.desired(config);
-    let hash = config_hash(&(K::declared(&desired), &base), &versions);
+    let hash = config_hash(&(desired.declared(), &base), &versions);
     let requested = template.annotations().get(RECONCILE_REQUESTED_AT).cloned();
     let request_pending = requested.is_some() && requested != synced.last_handled_reconcile_at;
     let changed = synced.observed_generation != template.meta().generation

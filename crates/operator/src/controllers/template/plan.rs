@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use kube::ResourceExt;
 
-use super::Template;
 use super::observe::Observation;
+use super::{Declared, Tagged, Template};
 use crate::controllers::external::{Decision, Wording, decide};
 use embedded_crds::EXTERNAL_ID;
 use embedded_crds::conditions::Reason;
@@ -54,8 +54,8 @@ pub fn changes<K: Template>(
     observed: &K::Object,
     full: bool,
 ) -> Changes<K::Patch> {
-    let declared = K::tags(desired);
-    let observed_tags: BTreeSet<String> = K::object_tags(observed).iter().cloned().collect();
+    let declared = desired.tags();
+    let observed_tags: BTreeSet<String> = observed.tags().iter().cloned().collect();
     Changes {
         patch: K::patch(desired, observed, full),
         add_tags: declared.difference(&observed_tags).cloned().collect(),

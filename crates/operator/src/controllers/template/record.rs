@@ -7,7 +7,7 @@ use kube::runtime::controller::Action;
 
 use super::act::Applied;
 use super::observe::Observation;
-use super::{Synced, Template};
+use super::{Synced, Template, TemplateStatus};
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::lifecycle::record as write_status;
@@ -31,11 +31,13 @@ pub async fn record<K: Template, A: AirbyteApi>(
         last_handled_reconcile_at: observation
             .requested
             .clone()
-            .or(template.synced().last_handled_reconcile_at),
+            .or(super::synced(template).last_handled_reconcile_at),
         observed_generation: template.meta().generation,
     };
     let outcome = Outcome::ready(Reason::Synced, K::ready(&observation.desired, &id));
-    let status = K::status_from(synced, &observation.check);
+    let mut status = K::Status::default();
+    status.set_synced(synced);
+    K::record_check(&mut status, &observation.check);
     write_status(template, ctx, &outcome, Some(status)).await?;
     for note in applied.notes {
         ctx.publish(template, note);

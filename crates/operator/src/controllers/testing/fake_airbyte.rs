@@ -526,21 +526,6 @@ impl WorkspaceApi for FakeAirbyte {
         Ok(workspace.clone())
     }
 
-    async fn set_workspace_status(
-        &self,
-        id: &str,
-        status: WorkspaceStatus,
-    ) -> Result<Workspace, ApiError> {
-        self.update_workspace(
-            id,
-            &UpdateWorkspace {
-                name: None,
-                status: Some(status),
-            },
-        )
-        .await
-    }
-
     async fn delete_workspace(&self, id: &str) -> Result<(), ApiError> {
         self.call(Endpoint::WorkspaceDelete)?;
         self.world().workspaces.remove(id);

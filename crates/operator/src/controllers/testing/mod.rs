@@ -13,13 +13,15 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
 use kube::client::Body;
 use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
 use serde_json::Value;
 
 use super::clock::ManualClock;
 use super::context::{Context, Parts, Stores};
-use super::events::{CollectedEvents, Note};
+use super::events::{CollectedEvents, EventReason, Note};
+use super::wiring::Kind;
 use crate::config::{OperatorConfig, WorkspaceNamePolicy};
 use crate::metrics::Metrics;
 use airbyte_client::OrganizationCredentials;
@@ -268,6 +270,66 @@ impl Harness {
             .map(|(_, note)| note.clone())
             .collect()
     }
+}
+
+impl Harness {
+    /// Expects a server-side apply of `object`'s metadata (`path` ends in `?`) or status (in
+    /// `/status`), answered as applied at resourceVersion `version`.
+    pub fn expect_write(&self, path: &str, object: &impl serde::Serialize, version: u64) {
+        let object = serde_json::to_value(object).unwrap();
+        self.kube.expect("PATCH", path, applied(object, version));
+    }
+
+    /// One reconcile of `object`, which must succeed and make every request the script expects.
+    pub async fn reconcile<K: Kind>(&self, object: &K) -> Action {
+        let action = K::reconcile(Arc::new(object.clone()), self.ctx.clone())
+            .await
+            .unwrap();
+        self.kube.done();
+        action
+    }
+
+    /// The status of the last status write (`null` when none was written).
+    pub fn status_written(&self) -> Value {
+        self.kube
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.path.contains("/status"))
+            .map(|r| r.body["status"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Whether an Event of `reason` was published.
+    pub fn noted(&self, reason: EventReason) -> bool {
+        self.notes().iter().any(|n| n.reason == reason)
+    }
+}
+
+/// `object` with these annotations (and no others).
+pub fn annotated<K: kube::Resource, V: AsRef<str>>(mut object: K, annotations: &[(&str, V)]) -> K {
+    object.meta_mut().annotations = Some(
+        annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_ref().to_string()))
+            .collect(),
+    );
+    object
+}
+
+/// `object` marked for deletion at `at`, as the apiserver holds it at `version`.
+pub fn deleting<K: kube::Resource>(mut object: K, at: SystemTime, version: u64) -> K {
+    let meta = object.meta_mut();
+    meta.resource_version = Some(version.to_string());
+    meta.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::try_from(at).unwrap(),
+    ));
+    object
+}
+
+/// A configuration object from JSON.
+pub fn object(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().cloned().unwrap()
 }
 
 /// An object as the apiserver would hold it: uid, namespace, generation, creation time.
