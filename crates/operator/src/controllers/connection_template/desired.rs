@@ -129,13 +129,8 @@ pub fn patch(
 mod tests {
     use super::*;
     use crate::controllers::template::plan::changes;
-    use crate::controllers::testing::object;
+    use crate::controllers::testing::resolved as config;
     use airbyte_client::models::MASKED_SECRET;
-    use serde_json::Value;
-
-    fn config(value: Value) -> ResolvedConfig {
-        ResolvedConfig(object(value))
-    }
 
     fn desired() -> Desired {
         Desired {

@@ -59,10 +59,11 @@ mod tests {
         serde_json::to_value(secret).unwrap()
     }
 
-    #[tokio::test]
-    async fn a_template_with_secret_held_keys_is_created_tagged_and_described() {
+    /// The first reconcile of `lake` with this schedule: the Secret read, the metadata and the
+    /// status written.
+    async fn first_reconcile(cron: &str) -> Harness {
         let harness = Harness::new(now());
-        let lake = template("0 0 2 * * ?");
+        let lake = template(cron);
         harness
             .kube
             .expect("GET", "/namespaces/operator/secrets/s3", |_| {
@@ -71,6 +72,12 @@ mod tests {
         harness.expect_write("/connectiontemplates/lake?", &lake, 2);
         harness.expect_write("/connectiontemplates/lake/status", &lake, 3);
         harness.reconcile(&lake).await;
+        harness
+    }
+
+    #[tokio::test]
+    async fn a_template_with_secret_held_keys_is_created_tagged_and_described() {
+        let harness = first_reconcile("0 0 2 * * ?").await;
         assert_eq!(
             harness.airbyte.calls(),
             [
@@ -94,16 +101,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_invalid_cron_expression_stalls_with_airbytes_description_and_creates_nothing() {
-        let harness = Harness::new(now());
-        let lake = template("0 0 2 * *");
-        harness
-            .kube
-            .expect("GET", "/namespaces/operator/secrets/s3", |_| {
-                (200, secret())
-            });
-        harness.expect_write("/connectiontemplates/lake?", &lake, 2);
-        harness.expect_write("/connectiontemplates/lake/status", &lake, 3);
-        harness.reconcile(&lake).await;
+        let harness = first_reconcile("0 0 2 * *").await;
         assert_eq!(harness.airbyte.calls(), [Endpoint::CronDescribe]);
         let condition = &harness.status_written()["conditions"][0];
         assert_eq!(condition["reason"], "InvalidCronExpression");

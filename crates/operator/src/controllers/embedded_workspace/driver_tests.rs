@@ -37,6 +37,41 @@ mod tests {
         }
     }
 
+    /// The token Secret of `main` as the operator wrote it (version 5), recorded in memory.
+    fn recorded_secret(harness: &Harness, minted_at: SystemTime, expires_at: SystemTime) {
+        let settings = crate::controllers::embedded_workspace::token_secret::settings_hash(&[
+            "tenant-a.main",
+            embedded_crds::REGION_US,
+            "",
+        ]);
+        harness.ctx.memory.record_secret(
+            "uid-main",
+            Some(RecordedSecret {
+                name: "main-airbyte-token".into(),
+                version: 5,
+                token: StoredToken {
+                    minted_at,
+                    expires_at,
+                    settings_hash: settings,
+                    intact: true,
+                },
+            }),
+        );
+    }
+
+    /// The watch cache holds `main`'s token Secret at `version`.
+    fn cache_token_secret(harness: &mut Harness, version: u64) {
+        harness.put_secret(&PartialObjectMeta {
+            metadata: ObjectMeta {
+                name: Some("main-airbyte-token".into()),
+                namespace: Some("tenant-a".into()),
+                resource_version: Some(version.to_string()),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+    }
+
     #[tokio::test]
     async fn a_new_workspace_checks_its_name_mints_creates_the_secret_and_records_the_id() {
         let harness = Harness::new(now());
@@ -94,33 +129,12 @@ mod tests {
         });
         harness.airbyte.add_workspace("tenant-a.main");
         // The Secret as the operator wrote it: cached at the version it recorded.
-        let settings = crate::controllers::embedded_workspace::token_secret::settings_hash(&[
-            "tenant-a.main",
-            embedded_crds::REGION_US,
-            "",
-        ]);
-        harness.ctx.memory.record_secret(
-            "uid-main",
-            Some(RecordedSecret {
-                name: "main-airbyte-token".into(),
-                version: 5,
-                token: StoredToken {
-                    minted_at: now() - Duration::from_secs(1190),
-                    expires_at: now() + Duration::from_secs(10),
-                    settings_hash: settings,
-                    intact: true,
-                },
-            }),
+        recorded_secret(
+            &harness,
+            now() - Duration::from_secs(1190),
+            now() + Duration::from_secs(10),
         );
-        harness.put_secret(&PartialObjectMeta {
-            metadata: ObjectMeta {
-                name: Some("main-airbyte-token".into()),
-                namespace: Some("tenant-a".into()),
-                resource_version: Some("5".into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        });
+        cache_token_secret(&mut harness, 5);
         harness.kube.expect(
             "PATCH",
             "/namespaces/tenant-a/secrets/main-airbyte-token",
@@ -148,15 +162,7 @@ mod tests {
     #[tokio::test]
     async fn a_foreign_secret_of_the_tokens_name_is_never_touched() {
         let mut harness = Harness::new(now());
-        harness.put_secret(&PartialObjectMeta {
-            metadata: ObjectMeta {
-                name: Some("main-airbyte-token".into()),
-                namespace: Some("tenant-a".into()),
-                resource_version: Some("3".into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        });
+        cache_token_secret(&mut harness, 3);
         let main = workspace();
         harness.expect_write("/embeddedworkspaces/main/status", &main, 6);
         harness.reconcile(&main).await;
@@ -178,24 +184,7 @@ mod tests {
             observed_generation: Some(1),
             ..Default::default()
         });
-        let settings = crate::controllers::embedded_workspace::token_secret::settings_hash(&[
-            "tenant-a.main",
-            embedded_crds::REGION_US,
-            "",
-        ]);
-        harness.ctx.memory.record_secret(
-            "uid-main",
-            Some(RecordedSecret {
-                name: "main-airbyte-token".into(),
-                version: 5,
-                token: StoredToken {
-                    minted_at: now(),
-                    expires_at: now() + Duration::from_secs(100 * 3600),
-                    settings_hash: settings,
-                    intact: true,
-                },
-            }),
-        );
+        recorded_secret(&harness, now(), now() + Duration::from_secs(100 * 3600));
         harness.ctx.memory.remember_token(
             "uid-main",
             crate::controllers::memory::CachedToken {
@@ -204,15 +193,7 @@ mod tests {
                 expires_at: now() + Duration::from_secs(100 * 3600),
             },
         );
-        harness.put_secret(&PartialObjectMeta {
-            metadata: ObjectMeta {
-                name: Some("main-airbyte-token".into()),
-                namespace: Some("tenant-a".into()),
-                resource_version: Some("5".into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        });
+        cache_token_secret(&mut harness, 5);
         harness.expect_write("/embeddedworkspaces/main/status", &main, 6);
         EmbeddedWorkspace::reconcile(Arc::new(main.clone()), harness.ctx.clone())
             .await

@@ -97,13 +97,8 @@ pub fn patch(desired: &Desired, observed: &ApiTemplate, full: bool) -> Option<Pa
 mod tests {
     use super::*;
     use crate::controllers::template::plan::changes;
-    use crate::controllers::testing::object;
+    use crate::controllers::testing::resolved as config;
     use embedded_crds::SourceTemplate;
-    use serde_json::Value;
-
-    fn config(value: Value) -> ResolvedConfig {
-        ResolvedConfig(object(value))
-    }
 
     fn desired() -> Desired {
         Desired {

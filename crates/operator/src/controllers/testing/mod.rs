@@ -332,6 +332,11 @@ pub fn object(value: Value) -> serde_json::Map<String, Value> {
     value.as_object().cloned().unwrap()
 }
 
+/// A configuration with its Secret values, from JSON.
+pub fn resolved(value: Value) -> super::secret_values::ResolvedConfig {
+    super::secret_values::ResolvedConfig(object(value))
+}
+
 /// An object as the apiserver would hold it: uid, namespace, generation, creation time.
 pub fn stored<K: kube::Resource<DynamicType = ()> + serde::Serialize>(
     mut object: K,
