@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use airbyte_client::models::{
     CreateSource, CreateSourceTemplate, MASKED_SECRET, PatchSourceTemplate, StreamSelectionMode,
-    TagMode, TemplateCustomization, UpdateSource, WidgetTokenPayload, WidgetTokenRequest,
-    WorkspaceQuery, WorkspaceStatus,
+    TagMode, TemplateCustomization, UpdateSource, UpdateWorkspace, WidgetTokenPayload,
+    WidgetTokenRequest, WorkspaceQuery, WorkspaceStatus,
 };
 use airbyte_client::{
     AirbyteClient, ApiError, BearerToken, CallObserver, ClientConfig, Endpoint,
@@ -796,7 +796,10 @@ async fn workspaces_are_listed_across_three_pages_and_updated_and_deleted() {
 
     let target = &all[0];
     let inactive = client
-        .set_workspace_status(&target.id, WorkspaceStatus::Inactive)
+        .update_workspace(
+            &target.id,
+            &UpdateWorkspace::status(WorkspaceStatus::Inactive),
+        )
         .await
         .unwrap();
     assert_eq!(inactive.status, WorkspaceStatus::Inactive);

@@ -8,7 +8,7 @@ use crate::models::{
     ConnectionTemplate, CreateConnectionTemplate, CreateSource, CreateSourceTemplate,
     CronDescription, Deleted, PatchConnectionTemplate, PatchSourceTemplate, ScopedTokenInfo,
     Source, SourceTemplate, TagMode, TemplateTag, UpdateSource, UpdateWorkspace,
-    WidgetTokenRequest, Workspace, WorkspaceQuery, WorkspaceStatus,
+    WidgetTokenRequest, Workspace, WorkspaceQuery,
 };
 use crate::{ApiError, BearerToken, ScopedToken};
 
@@ -141,21 +141,6 @@ pub trait WorkspaceApi {
         id: &str,
         update: &UpdateWorkspace,
     ) -> impl Future<Output = Result<Workspace, ApiError>> + Send;
-    /// Activates or deactivates a workspace (an update of its status alone).
-    fn set_workspace_status(
-        &self,
-        id: &str,
-        status: WorkspaceStatus,
-    ) -> impl Future<Output = Result<Workspace, ApiError>> + Send
-    where
-        Self: Sync,
-    {
-        let update = UpdateWorkspace {
-            name: None,
-            status: Some(status),
-        };
-        async move { self.update_workspace(id, &update).await }
-    }
     /// Deletes a workspace with all its sources and connections; one already gone counts as deleted.
     fn delete_workspace(&self, id: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
 }

@@ -283,6 +283,16 @@ pub struct UpdateWorkspace {
     pub status: Option<WorkspaceStatus>,
 }
 
+impl UpdateWorkspace {
+    /// Activates or deactivates a workspace (its status alone).
+    pub fn status(status: WorkspaceStatus) -> UpdateWorkspace {
+        UpdateWorkspace {
+            name: None,
+            status: Some(status),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WorkspaceQuery {
     pub name_contains: Option<String>,

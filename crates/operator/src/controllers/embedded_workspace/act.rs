@@ -18,7 +18,7 @@ use crate::controllers::events::{EventAction, EventReason, Note};
 use crate::controllers::lifecycle::write_metadata;
 use crate::controllers::memory::{CachedToken, RecordedSecret};
 use crate::controllers::status::{FIELD_MANAGER, OwnedMetadata};
-use airbyte_client::models::{WidgetTokenRequest, WorkspaceStatus};
+use airbyte_client::models::{UpdateWorkspace, WidgetTokenRequest, WorkspaceStatus};
 use airbyte_client::{AirbyteApi, BearerToken, ScopedToken};
 use embedded_crds::conditions::Reason;
 use embedded_crds::{DeletionPolicy, EmbeddedWorkspace};
@@ -72,7 +72,9 @@ async fn set_status<A: AirbyteApi>(
     status: WorkspaceStatus,
     name: &str,
 ) -> Result<Note, Error> {
-    ctx.airbyte.set_workspace_status(id, status).await?;
+    ctx.airbyte
+        .update_workspace(id, &UpdateWorkspace::status(status))
+        .await?;
     let inactive = status == WorkspaceStatus::Inactive;
     Ok(Note::normal(
         if inactive {
