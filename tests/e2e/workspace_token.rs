@@ -215,6 +215,24 @@ spec:
         short.contains("READY") && short.contains("REASON"),
         "{short}"
     );
+    // TOKEN EXPIRES shows the moment itself (a `date` column shows a moment to come as
+    // `<invalid>`).
+    let expires = s
+        .workspaces()
+        .get("main")
+        .await
+        .unwrap()
+        .status
+        .and_then(|status| status.token_expires_at)
+        .expect("an expiry in status");
+    let row = tools
+        .kubectl(&["get", "aew", "main", "-n", &ns])
+        .success()
+        .stdout();
+    assert!(
+        row.contains("TOKEN EXPIRES") && row.contains(&expires) && !row.contains("<invalid>"),
+        "{row}"
+    );
     let explain = tools
         .kubectl(&["explain", "embeddedworkspace.spec"])
         .success()

@@ -25,3 +25,43 @@ pub use embedded_workspace::{
 pub use source_template::{
     SourceTemplate, SourceTemplateSpec, SourceTemplateStatus, StreamSelection, StreamSelectionMode,
 };
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt;
+
+    use super::*;
+
+    /// kubectl shows a `date` column as an age, and a moment still to come as `<invalid>`: only the
+    /// creation time may be one.
+    #[test]
+    fn only_the_creation_time_is_shown_as_an_age() {
+        let crds = [
+            EmbeddedWorkspace::crd(),
+            EmbeddedSource::crd(),
+            SourceTemplate::crd(),
+            ConnectionTemplate::crd(),
+        ];
+        for crd in crds {
+            for version in &crd.spec.versions {
+                for column in version.additional_printer_columns.iter().flatten() {
+                    if column.type_ == "date" {
+                        assert_eq!(
+                            column.json_path, ".metadata.creationTimestamp",
+                            "{} column {}",
+                            crd.spec.names.kind, column.name
+                        );
+                    }
+                }
+            }
+        }
+        let workspace = EmbeddedWorkspace::crd();
+        let expires = workspace.spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .find(|c| c.json_path == ".status.tokenExpiresAt")
+            .expect("a TOKEN EXPIRES column");
+        assert_eq!(expires.type_, "string");
+    }
+}
