@@ -180,6 +180,22 @@ pub async fn release<K: Managed, A: AirbyteApi>(object: &K, ctx: &Context<A>) ->
     write_metadata(object, ctx, &metadata).await
 }
 
+/// Ends a deletion: while the operator's finalizer holds `object`, `external` runs first (the
+/// external object's deletion, as the policy says; never polled otherwise), then the finalizer is
+/// released; what the process kept about the object is dropped.
+pub async fn finish_deletion<K: Managed, A: AirbyteApi>(
+    object: &K,
+    ctx: &Context<A>,
+    external: impl std::future::Future<Output = Result<(), Error>>,
+) -> Result<Action, Error> {
+    if guarded(object) {
+        external.await?;
+        release(object, ctx).await?;
+    }
+    ctx.memory.forget(&object.uid().unwrap_or_default());
+    Ok(Action::await_change())
+}
+
 /// Runs one reconcile of `object`: skips a stale cache, times it, and maps an error to its
 /// condition and retry (backoff for transient trouble; a slow retry for permanent errors).
 pub async fn run<K, A, F, Fut>(

@@ -13,7 +13,7 @@ use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::external::made_by;
 use crate::controllers::intent;
-use crate::controllers::lifecycle::{guarded, release};
+use crate::controllers::lifecycle::finish_deletion;
 use airbyte_client::{AirbyteApi, ApiError, BearerToken};
 use embedded_crds::{EmbeddedSource, EmbeddedWorkspace};
 
@@ -21,20 +21,17 @@ pub async fn run<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
 ) -> Result<Action, Error> {
-    if guarded(source) {
-        if super::deletes_in_airbyte(source) {
-            delete_external(source, ctx).await?;
-        }
-        release(source, ctx).await?;
-    }
-    ctx.memory.forget(&source.uid().unwrap_or_default());
-    Ok(Action::await_change())
+    finish_deletion(source, ctx, delete_external(source, ctx)).await
 }
 
+/// Deletes the Airbyte source unless the policy is `Orphan`.
 async fn delete_external<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
 ) -> Result<(), Error> {
+    if !super::deletes_in_airbyte(source) {
+        return Ok(());
+    }
     let namespace = source.namespace().unwrap_or_default();
     let status = source.status.clone().unwrap_or_default();
     let workspace = ctx

@@ -10,7 +10,7 @@ use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::external::made_by;
 use crate::controllers::intent;
-use crate::controllers::lifecycle::{guarded, release};
+use crate::controllers::lifecycle::finish_deletion;
 use crate::controllers::secret_values::ResolvedConfig;
 use airbyte_client::AirbyteApi;
 
@@ -18,17 +18,14 @@ pub async fn run<K: Template, A: AirbyteApi>(
     template: &K,
     ctx: &Context<A>,
 ) -> Result<Action, Error> {
-    if guarded(template) {
-        if super::deletes_in_airbyte(template) {
-            delete(template, ctx).await?;
-        }
-        release(template, ctx).await?;
-    }
-    ctx.memory.forget(&super::uid(template));
-    Ok(Action::await_change())
+    finish_deletion(template, ctx, delete(template, ctx)).await
 }
 
+/// Deletes the Airbyte template unless the policy is `Orphan`.
 async fn delete<K: Template, A: AirbyteApi>(template: &K, ctx: &Context<A>) -> Result<(), Error> {
+    if !super::deletes_in_airbyte(template) {
+        return Ok(());
+    }
     let desired = template.desired(ResolvedConfig::default());
     let reader = Airbyte::<K, A> {
         airbyte: &ctx.airbyte,
