@@ -1,6 +1,7 @@
 //! What every kind's reconcile does the same way: skip a cache that has not seen our own write,
-//! time and count the reconcile, turn an error into its condition and retry schedule, and write
-//! status (only when it changed) with an Event when `Ready` changes.
+//! time and count the reconcile, turn an error into its condition and retry schedule, write the
+//! metadata the operator owns (finalizer, create intent) and status (each only when it changed,
+//! with an Event when `Ready` changes), and finish a deletion (external object, then finalizer).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use super::context::Context;
 use super::error::{Error, backoff};
 use super::events::{EventAction, EventReason, Note};
 use super::status::{OwnedMetadata, apply_metadata, apply_status};
+use super::wiring::Kind;
 use crate::metrics::{KindLabels, OutcomeLabels};
 use airbyte_client::AirbyteApi;
 use embedded_crds::FINALIZER;
@@ -169,12 +171,12 @@ pub async fn write_metadata<K: Managed, A: AirbyteApi>(
 }
 
 /// Whether `object` still carries the operator's finalizer (its deletion waits for us).
-pub fn guarded<K: Resource>(object: &K) -> bool {
+fn guarded<K: Resource>(object: &K) -> bool {
     object.finalizers().iter().any(|f| f == FINALIZER)
 }
 
 /// Lets a deleted object go: removes the operator's finalizer.
-pub async fn release<K: Managed, A: AirbyteApi>(object: &K, ctx: &Context<A>) -> Result<(), Error> {
+async fn release<K: Managed, A: AirbyteApi>(object: &K, ctx: &Context<A>) -> Result<(), Error> {
     let mut metadata = OwnedMetadata::of(object);
     metadata.finalizer = false;
     write_metadata(object, ctx, &metadata).await
@@ -182,8 +184,8 @@ pub async fn release<K: Managed, A: AirbyteApi>(object: &K, ctx: &Context<A>) ->
 
 /// Ends a deletion: while the operator's finalizer holds `object`, `external` runs first (the
 /// external object's deletion, as the policy says; never polled otherwise), then the finalizer is
-/// released; what the process kept about the object is dropped.
-pub async fn finish_deletion<K: Managed, A: AirbyteApi>(
+/// released; what the process kept about the object is dropped ([`Kind::forget`]).
+pub async fn finish_deletion<K: Kind, A: AirbyteApi>(
     object: &K,
     ctx: &Context<A>,
     external: impl std::future::Future<Output = Result<(), Error>>,
@@ -192,7 +194,7 @@ pub async fn finish_deletion<K: Managed, A: AirbyteApi>(
         external.await?;
         release(object, ctx).await?;
     }
-    ctx.memory.forget(&object.uid().unwrap_or_default());
+    object.forget(ctx);
     Ok(Action::await_change())
 }
 

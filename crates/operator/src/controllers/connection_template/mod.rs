@@ -1,10 +1,10 @@
 //! The ConnectionTemplate kind: what its reconcile (the shared template pipeline in
 //! [`template`](crate::controllers::template)) needs to know about it. Its own step is the
 //! `schedule` check (the cron expression, described by Airbyte); the declared template and its
-//! PATCH are in `desired`, the Airbyte calls in `calls`. Destination credentials come back
-//! masked, so a changed Secret is noticed from its version, never from the masked value.
+//! PATCH are in `desired`; its Airbyte calls are the client's, named below. Destination
+//! credentials come back masked, so a changed Secret is noticed from its version, never from the
+//! masked value.
 
-mod calls;
 pub mod desired;
 pub mod schedule;
 
@@ -18,7 +18,7 @@ use super::events::EventAction;
 use super::external::Events;
 use super::lifecycle::managed;
 use super::secret_values::ResolvedConfig;
-use super::template::Template;
+use super::template::{Template, calls};
 use super::wiring::hash_of;
 use airbyte_client::AirbyteApi;
 use airbyte_client::models::{ConnectionTemplate as ApiTemplate, PatchConnectionTemplate};
@@ -33,6 +33,19 @@ managed!(
     "ConnectionTemplate",
     cluster
 );
+
+calls!(ConnectionTemplate {
+    object: ApiTemplate,
+    desired: Desired,
+    patch: PatchConnectionTemplate,
+    get: get_connection_template,
+    list: list_connection_templates,
+    create: create_connection_template,
+    update: patch_connection_template,
+    tag: add_connection_template_tag,
+    untag: remove_connection_template_tag,
+    delete: delete_connection_template,
+});
 
 impl Template for ConnectionTemplate {
     type Check = Schedule;

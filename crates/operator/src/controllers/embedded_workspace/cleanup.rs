@@ -10,7 +10,7 @@ use super::token_secret;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::events::{EventAction, EventReason, Note};
-use crate::controllers::lifecycle::{guarded, release};
+use crate::controllers::lifecycle::finish_deletion;
 use airbyte_client::AirbyteApi;
 use embedded_crds::{DeletionPolicy, EmbeddedWorkspace};
 
@@ -18,31 +18,35 @@ pub async fn run<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
     ctx: &Context<A>,
 ) -> Result<Action, Error> {
-    if !guarded(workspace) {
-        super::forget(ctx, workspace);
-        return Ok(Action::await_change());
+    finish_deletion(workspace, ctx, delete(workspace, ctx)).await
+}
+
+/// Deletes the Airbyte workspace with the `Delete` policy (the default is `Orphan`).
+async fn delete<A: AirbyteApi>(
+    workspace: &EmbeddedWorkspace,
+    ctx: &Context<A>,
+) -> Result<(), Error> {
+    if workspace.spec.deletion_policy != Some(DeletionPolicy::Delete) {
+        return Ok(());
     }
-    if workspace.spec.deletion_policy == Some(DeletionPolicy::Delete)
-        && let Some(id) = workspace_id(workspace, ctx).await?
-    {
-        ctx.airbyte.delete_workspace(&id).await?;
-        let name = workspace
-            .status
-            .as_ref()
-            .and_then(|s| s.workspace_name.clone())
-            .unwrap_or(id);
-        ctx.publish(
-            workspace,
-            Note::normal(
-                EventReason::Deleted,
-                EventAction::DeleteWorkspace,
-                format!("deleted Airbyte workspace {name}"),
-            ),
-        );
-    }
-    release(workspace, ctx).await?;
-    super::forget(ctx, workspace);
-    Ok(Action::await_change())
+    let Some(id) = workspace_id(workspace, ctx).await? else {
+        return Ok(());
+    };
+    ctx.airbyte.delete_workspace(&id).await?;
+    let name = workspace
+        .status
+        .as_ref()
+        .and_then(|s| s.workspace_name.clone())
+        .unwrap_or(id);
+    ctx.publish(
+        workspace,
+        Note::normal(
+            EventReason::Deleted,
+            EventAction::DeleteWorkspace,
+            format!("deleted Airbyte workspace {name}"),
+        ),
+    );
+    Ok(())
 }
 
 /// The bound Airbyte workspace: status, else the token this process holds, else the token Secret

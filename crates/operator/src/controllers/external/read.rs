@@ -99,3 +99,188 @@ fn classify<'a, R: Reader>(
         .collect();
     intent::classify(&candidates, intent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::clock::parse_rfc3339;
+    use airbyte_client::Endpoint;
+
+    #[derive(Debug, PartialEq)]
+    struct Object {
+        id: &'static str,
+        name: &'static str,
+        created: &'static str,
+        ours: bool,
+    }
+
+    impl AirbyteObject for Object {
+        fn id(&self) -> &str {
+            self.id
+        }
+        fn created_at(&self) -> Option<&str> {
+            Some(self.created)
+        }
+    }
+
+    /// What Airbyte holds: `a` (adoptable), `x` (another's), `forbidden` (a 403), two namesakes
+    /// `feed`, one made at noon and one the day before.
+    struct World;
+
+    fn object(id: &'static str) -> Option<Object> {
+        let (name, created, ours) = match id {
+            "a" => ("other", "2026-06-01T00:00:00Z", true),
+            "x" => ("other", "2026-06-01T00:00:00Z", false),
+            "noon" => ("feed", "2026-06-01T12:00:05Z", true),
+            "old" => ("feed", "2026-05-31T12:00:00Z", true),
+            _ => return None,
+        };
+        Some(Object {
+            id,
+            name,
+            created,
+            ours,
+        })
+    }
+
+    impl Reader for World {
+        type Object = Object;
+
+        async fn get(&self, id: &str) -> Result<Object, ApiError> {
+            let endpoint = Endpoint::SourceGet;
+            let detail = String::new();
+            match id {
+                "forbidden" => Err(ApiError::Forbidden { endpoint, detail }),
+                _ => ["a", "x", "noon", "old"]
+                    .into_iter()
+                    .find(|known| *known == id)
+                    .and_then(object)
+                    .ok_or(ApiError::NotFound { endpoint, detail }),
+            }
+        }
+
+        async fn list(&self) -> Result<Vec<Object>, ApiError> {
+            Ok(["a", "x", "old", "noon"]
+                .into_iter()
+                .filter_map(object)
+                .collect())
+        }
+
+        fn fits(&self, object: &Object) -> bool {
+            object.name == "feed"
+        }
+
+        fn adoptable(&self, object: &Object) -> bool {
+            object.ours
+        }
+    }
+
+    /// (case, known id, annotation, create intent, what must be found)
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        fn(&Lookup<Object>) -> bool,
+    );
+
+    #[tokio::test]
+    async fn finds_the_object_from_status_annotation_or_intent() {
+        let table: Vec<Case> = vec![
+            (
+                "the known object",
+                Some("a"),
+                None,
+                None,
+                |l| matches!(l, Lookup::Found(o) if o.id == "a"),
+            ),
+            (
+                "the known object, deleted out of band",
+                Some("gone"),
+                None,
+                None,
+                |l| matches!(l, Lookup::Gone { id } if id == "gone"),
+            ),
+            (
+                "the annotation's object",
+                None,
+                Some("a"),
+                None,
+                |l| matches!(l, Lookup::Adoptable(o) if o.id == "a"),
+            ),
+            (
+                "an annotation naming nothing",
+                None,
+                Some("none"),
+                None,
+                |l| matches!(l, Lookup::AdoptionMissing { foreign: false, .. }),
+            ),
+            (
+                "an annotation naming another's",
+                None,
+                Some("x"),
+                None,
+                |l| matches!(l, Lookup::AdoptionMissing { foreign: true, .. }),
+            ),
+            (
+                "an annotation Airbyte refuses",
+                None,
+                Some("forbidden"),
+                None,
+                |l| matches!(l, Lookup::AdoptionMissing { foreign: true, .. }),
+            ),
+            (
+                "a namesake with no intent recorded",
+                None,
+                None,
+                None,
+                |l| matches!(l, Lookup::Taken { id } if id == "old"),
+            ),
+            (
+                "the namesake made inside the recorded window",
+                None,
+                None,
+                Some("2026-06-01T12:00:00Z"),
+                |l| matches!(l, Lookup::Recovered(o) if o.id == "noon"),
+            ),
+            (
+                "namesakes made outside the window",
+                None,
+                None,
+                Some("2026-06-03T12:00:00Z"),
+                |l| matches!(l, Lookup::Taken { .. }),
+            ),
+        ];
+        for (case, known, adopt, intent, check) in table {
+            let intent = intent.and_then(parse_rfc3339);
+            let found = look_up(
+                &World,
+                known.map(String::from),
+                adopt.map(String::from),
+                intent,
+            )
+            .await
+            .unwrap();
+            assert!(check(&found), "{case}: {found:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deletion_removes_only_what_it_made() {
+        let noon = parse_rfc3339("2026-06-01T12:00:00Z");
+        let made = |known: Option<&str>, intent| made_by(&World, known.map(String::from), intent);
+        assert_eq!(made(Some("a"), None).await.unwrap().as_deref(), Some("a"));
+        assert_eq!(made(None, noon).await.unwrap().as_deref(), Some("noon"));
+        assert_eq!(
+            made(None, None).await.unwrap(),
+            None,
+            "no record, nothing taken"
+        );
+        let later = parse_rfc3339("2026-06-03T12:00:00Z");
+        assert_eq!(
+            made(None, later).await.unwrap(),
+            None,
+            "a namesake is left alone"
+        );
+    }
+}

@@ -1,8 +1,7 @@
 //! The SourceTemplate kind: what its reconcile (the shared template pipeline in
 //! [`template`](crate::controllers::template)) needs to know about it. The declared template and
-//! its PATCH are in `desired`, the Airbyte calls in `calls`.
+//! its PATCH are in `desired`; its Airbyte calls are the client's, named below.
 
-mod calls;
 pub mod desired;
 
 use serde_json::{Map, Value};
@@ -14,7 +13,7 @@ use super::events::EventAction;
 use super::external::Events;
 use super::lifecycle::managed;
 use super::secret_values::ResolvedConfig;
-use super::template::Template;
+use super::template::{Template, calls};
 use super::wiring::hash_of;
 use airbyte_client::AirbyteApi;
 use airbyte_client::models::{PatchSourceTemplate, SourceTemplate as ApiTemplate};
@@ -27,6 +26,19 @@ managed!(
     "SourceTemplate",
     cluster
 );
+
+calls!(SourceTemplate {
+    object: ApiTemplate,
+    desired: Desired,
+    patch: PatchSourceTemplate,
+    get: get_source_template,
+    list: list_source_templates,
+    create: create_source_template,
+    update: patch_source_template,
+    tag: add_source_template_tag,
+    untag: remove_source_template_tag,
+    delete: delete_source_template,
+});
 
 impl Template for SourceTemplate {
     type Check = ();
@@ -71,16 +83,6 @@ impl Template for SourceTemplate {
                 .source_definition_id
                 .as_deref()
                 .is_none_or(|d| d.eq_ignore_ascii_case(&desired.actor_definition_id))
-    }
-
-    /// A template of this organization (a standard template has no organization and cannot be
-    /// changed; a template that does not say is taken as the organization's, which is all a GET
-    /// with the organization's token can return).
-    fn adoptable(object: &ApiTemplate, organization: &str) -> bool {
-        object
-            .organization_id
-            .as_deref()
-            .is_none_or(|org| org.eq_ignore_ascii_case(organization))
     }
 
     fn patch(desired: &Desired, object: &ApiTemplate, full: bool) -> Option<PatchSourceTemplate> {

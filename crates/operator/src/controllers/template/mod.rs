@@ -85,27 +85,39 @@ pub trait Declared: Debug + Send + Sync {
     fn tags(&self) -> &BTreeSet<String>;
 }
 
-/// An Airbyte template: an object with tags.
-pub trait Tagged: AirbyteObject + Debug + Send + Sync {
+/// An Airbyte template: an object with tags, of an organization (a standard template has none).
+pub trait TemplateObject: AirbyteObject + Debug + Send + Sync {
     fn tags(&self) -> &[String];
+    fn organization_id(&self) -> Option<&str>;
+
+    /// Whether `organization` may adopt it: its own (a template that does not say is taken as
+    /// the organization's, which is all a GET with the organization's token can return), never
+    /// a standard template or another organization's.
+    fn belongs_to(&self, organization: &str) -> bool {
+        self.organization_id()
+            .is_none_or(|org| org.eq_ignore_ascii_case(organization))
+    }
 }
 
-macro_rules! tagged {
+macro_rules! template_object {
     ($($model:ty),*) => {$(
-        impl Tagged for $model {
+        impl TemplateObject for $model {
             fn tags(&self) -> &[String] {
                 &self.tags
+            }
+            fn organization_id(&self) -> Option<&str> {
+                self.organization_id.as_deref()
             }
         }
     )*};
 }
 
-tagged!(ApiSourceTemplate, ApiConnectionTemplate);
+template_object!(ApiSourceTemplate, ApiConnectionTemplate);
 
 /// A kind of template as the Airbyte API offers it.
 pub trait Calls {
     /// Airbyte's template.
-    type Object: Tagged;
+    type Object: TemplateObject;
     /// The declared template with its Secret values.
     type Desired: Declared;
     /// A change to an existing template.
@@ -146,6 +158,76 @@ pub trait Calls {
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
+/// Implements [`Calls`] for a template kind with the client's methods for it (the two kinds'
+/// APIs differ only in paths and names).
+macro_rules! calls {
+    ($kind:ty {
+        object: $object:ty, desired: $desired:ty, patch: $patch:ty,
+        get: $get:ident, list: $list:ident, create: $create:ident, update: $update:ident,
+        tag: $tag:ident, untag: $untag:ident, delete: $delete:ident $(,)?
+    }) => {
+        impl $crate::controllers::template::Calls for $kind {
+            type Object = $object;
+            type Desired = $desired;
+            type Patch = $patch;
+
+            async fn get<A: airbyte_client::AirbyteApi>(
+                airbyte: &A,
+                id: &str,
+            ) -> Result<$object, airbyte_client::ApiError> {
+                airbyte.$get(id).await
+            }
+
+            async fn list<A: airbyte_client::AirbyteApi>(
+                airbyte: &A,
+            ) -> Result<Vec<$object>, airbyte_client::ApiError> {
+                airbyte
+                    .$list(&[], airbyte_client::models::TagMode::Any)
+                    .await
+            }
+
+            async fn create<A: airbyte_client::AirbyteApi>(
+                airbyte: &A,
+                desired: &$desired,
+            ) -> Result<String, airbyte_client::ApiError> {
+                Ok(airbyte.$create(&desired.create_request()).await?.id)
+            }
+
+            async fn update<A: airbyte_client::AirbyteApi>(
+                airbyte: &A,
+                id: &str,
+                patch: &$patch,
+            ) -> Result<(), airbyte_client::ApiError> {
+                airbyte.$update(id, patch).await.map(drop)
+            }
+
+            async fn tag<A: airbyte_client::AirbyteApi>(
+                airbyte: &A,
+                id: &str,
+                tag: &str,
+            ) -> Result<(), airbyte_client::ApiError> {
+                airbyte.$tag(id, tag).await.map(drop)
+            }
+
+            async fn untag<A: airbyte_client::AirbyteApi>(
+                airbyte: &A,
+                id: &str,
+                tag: &str,
+            ) -> Result<(), airbyte_client::ApiError> {
+                airbyte.$untag(id, tag).await
+            }
+
+            async fn delete<A: airbyte_client::AirbyteApi>(
+                airbyte: &A,
+                id: &str,
+            ) -> Result<(), airbyte_client::ApiError> {
+                airbyte.$delete(id).await
+            }
+        }
+    };
+}
+pub(crate) use calls;
+
 /// A template kind: what differs between SourceTemplate and ConnectionTemplate.
 pub trait Template: Managed<Status: TemplateStatus> + Calls {
     /// What the kind asks Airbyte before the template itself (a schedule); `()` for nothing.
@@ -171,11 +253,6 @@ pub trait Template: Managed<Status: TemplateStatus> + Calls {
     /// Whether a namesake this object did not make stops it (`false`: any number may exist).
     fn claims_name(desired: &Self::Desired) -> bool {
         let _ = desired;
-        true
-    }
-    /// Whether `object` may be adopted by an organization's template.
-    fn adoptable(object: &Self::Object, organization: &str) -> bool {
-        let _ = (object, organization);
         true
     }
     /// The change that brings `object` to `desired`; `full`: send the configuration even when the

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use kube::ResourceExt;
 
-use super::{Calls, Declared, Template};
+use super::{Calls, Declared, Template, TemplateObject};
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::external::{Lookup, Reader, look_up};
@@ -124,6 +124,6 @@ impl<K: Template, A: AirbyteApi> Reader for Airbyte<'_, K, A> {
     }
 
     fn adoptable(&self, object: &K::Object) -> bool {
-        K::adoptable(object, self.airbyte.organization_id())
+        object.belongs_to(self.airbyte.organization_id())
     }
 }

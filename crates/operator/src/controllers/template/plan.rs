@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use kube::ResourceExt;
 
 use super::observe::Observation;
-use super::{Declared, Tagged, Template};
+use super::{Declared, Template, TemplateObject};
 use crate::controllers::external::{Decision, Wording, decide};
 use embedded_crds::EXTERNAL_ID;
 use embedded_crds::conditions::Reason;
@@ -100,5 +100,38 @@ impl Wording for Words {
                 self.claim, self.fix
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stalls_name_the_kind_and_say_what_to_do() {
+        let words = Words {
+            noun: "connection template",
+            claim: "a connection template for destination \"lake\"".into(),
+            fix: "set a distinct spec.destinationName",
+        };
+        assert!(
+            words
+                .gone("c")
+                .starts_with("adopted connection template c no longer exists")
+        );
+        assert!(
+            words
+                .missing("c", false)
+                .contains("no such connection template")
+        );
+        assert!(words.missing("c", true).contains("not this organization's"));
+        let (reason, message) = words.taken("c");
+        assert_eq!(reason, Reason::TemplateNameTaken);
+        assert_eq!(
+            message,
+            format!(
+                "Airbyte already has a connection template for destination \"lake\" (c) that this object did not create; set a distinct spec.destinationName, or adopt it with the {EXTERNAL_ID} annotation"
+            )
+        );
     }
 }

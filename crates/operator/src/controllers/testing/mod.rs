@@ -280,7 +280,8 @@ impl Harness {
         self.kube.expect("PATCH", path, applied(object, version));
     }
 
-    /// One reconcile of `object`, which must succeed and make every request the script expects.
+    /// One reconcile of `object`; every request the script expects must have been made. (A failed
+    /// reconcile is not an `Err`: it is recorded in status, which the test reads.)
     pub async fn reconcile<K: Kind>(&self, object: &K) -> Action {
         let action = K::reconcile(Arc::new(object.clone()), self.ctx.clone())
             .await
