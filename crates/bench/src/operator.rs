@@ -229,6 +229,23 @@ fn kube_requests(audit: &AuditLog, mark: u64) -> BTreeMap<String, u64> {
     by_verb
 }
 
+/// The operator's Kubernetes requests after `mark`, once they stop arriving: an object's Event
+/// is sent after the status write that makes it Ready, so the last ones land just after the
+/// rollout is seen Ready. Quiet for half a second, or five seconds at most (steady-state refreshes
+/// of a large rollout never pause; they add at most a few writes).
+async fn settled_requests(audit: &AuditLog, mark: u64) -> BTreeMap<String, u64> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = kube_requests(audit, mark);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = kube_requests(audit, mark);
+        if now == seen || Instant::now() >= deadline {
+            return now;
+        }
+        seen = now;
+    }
+}
+
 fn count_list(map: &BTreeMap<String, u64>) -> String {
     if map.is_empty() {
         return "none".into();
@@ -400,7 +417,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let ready_at = workload::wait_ready(&client, n, Duration::from_secs(3600)).await?;
     let to_ready = ready_at - started;
     let rollout_calls = calls(&sim);
-    let rollout_kube = kube_requests(&audit, mark);
+    let rollout_kube = settled_requests(&audit, mark).await;
     let peak = operator.peak_rss_mib();
     if let Some(path) = &args.metrics_out {
         let url = format!("http://127.0.0.1:{}/metrics", operator.metrics_port);
