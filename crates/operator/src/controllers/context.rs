@@ -24,8 +24,12 @@ use airbyte_client::AirbyteApi;
 #[derive(Clone, Default)]
 pub struct Stores {
     kinds: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
-    /// Secret metadata only (no data, no managed fields, only this operator's annotations).
+    /// Secret metadata only (no data, no managed fields, only this operator's annotations), of
+    /// the watched namespaces.
     pub secrets: Option<Store<PartialObjectMeta<Secret>>>,
+    /// Secret metadata of the operator's namespace (named first) when the watched namespaces do
+    /// not cover it.
+    pub operator_secrets: Option<(String, Store<PartialObjectMeta<Secret>>)>,
     pub namespaces: Option<Store<PartialObjectMeta<Namespace>>>,
     /// The newest resourceVersion the Secret watch has delivered (and cached): a Secret this
     /// operator wrote at a newer version is absent from the cache because the cache lags.
@@ -54,9 +58,16 @@ impl Stores {
 
     /// A cached Secret's metadata.
     pub fn secret(&self, namespace: &str, name: &str) -> Option<Arc<PartialObjectMeta<Secret>>> {
-        self.secrets
-            .as_ref()?
+        self.secrets_in(namespace)?
             .get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// The cache that holds `namespace`'s Secrets.
+    pub fn secrets_in(&self, namespace: &str) -> Option<&Store<PartialObjectMeta<Secret>>> {
+        match &self.operator_secrets {
+            Some((operator, store)) if operator == namespace => Some(store),
+            _ => self.secrets.as_ref(),
+        }
     }
 
     /// A namespace's label.

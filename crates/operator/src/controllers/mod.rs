@@ -34,11 +34,11 @@ use futures::future::FutureExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector;
+use kube::runtime::reflector::{self, Store};
 use kube::{Api, Client};
 
 use self::context::{Context, Parts};
-use self::wiring::{Bus, Kinds};
+use self::wiring::{Kinds, metadata};
 use crate::config::OperatorConfig;
 use crate::metrics::{ApiCallMetrics, Metrics};
 use airbyte_client::{AirbyteApi, AirbyteClient, ClientConfig};
@@ -142,33 +142,20 @@ async fn operate<A: AirbyteApi>(
         checked = kinds.check() => checked?,
         _ = stopping() => return Ok(()),
     }
-    let (secrets, secret_writer) = reflector::store::<PartialObjectMeta<Secret>>();
-    let (namespaces, namespace_writer) = reflector::store::<PartialObjectMeta<Namespace>>();
+    let metadata = Metadata::new(&config);
     let mut stores = kinds.stores.clone();
-    stores.secrets = Some(secrets.clone());
-    stores.namespaces = Some(namespaces.clone());
+    metadata.fill(&mut stores);
     let ctx = context(client, airbyte, config, metrics, &mut kinds, stores.clone());
-    let bus = Arc::new(Bus::default());
-    let mut started = kinds.start(ctx.clone(), bus.clone(), shutdown.clone());
-    started.roots.extend(metadata_watches(
-        &ctx,
-        &bus,
-        secret_writer,
-        namespace_writer,
-        &stores,
-    ));
+    let mut started = kinds.start(ctx.clone(), shutdown.clone());
+    let caches = metadata.caches();
+    started
+        .roots
+        .extend(metadata.watches(&ctx, &mut kinds.feeds, &stores));
     let roots = tokio::spawn(futures::future::join_all(started.roots));
 
     let caches = async {
         wiring::all_ready(started.ready).await?;
-        secrets
-            .wait_until_ready()
-            .await
-            .map_err(|e| e.to_string())?;
-        namespaces
-            .wait_until_ready()
-            .await
-            .map_err(|e| e.to_string())
+        wiring::all_ready(caches).await
     };
     tokio::select! {
         filled = caches => filled?,
@@ -208,44 +195,106 @@ fn context<A: AirbyteApi>(
     Arc::new(Context::new(client, airbyte, config, parts))
 }
 
-/// The Secret and Namespace metadata watches.
-fn metadata_watches<A: AirbyteApi>(
-    ctx: &Arc<Context<A>>,
-    bus: &Arc<Bus>,
-    secret_writer: reflector::store::Writer<PartialObjectMeta<Secret>>,
-    namespace_writer: reflector::store::Writer<PartialObjectMeta<Namespace>>,
-    stores: &context::Stores,
-) -> Vec<futures::future::BoxFuture<'static, ()>> {
-    let client = ctx.client.clone();
-    let config = &ctx.config;
-    let secret_api: Api<PartialObjectMeta<Secret>> = match &config.watch_namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    };
-    let mut watches = vec![
-        wiring::secret_watch(
-            secret_api,
-            secret_writer,
-            stores.secrets_seen.clone(),
-            &embedded_workspace::token_secret::OWN_ANNOTATIONS,
-            bus.clone(),
-        ),
-        wiring::namespace_watch(
-            Api::all(client.clone()),
-            namespace_writer,
-            embedded_workspace::naming::NAMESPACE_POLICY_LABEL,
-            bus.clone(),
-        ),
-    ];
-    let covered = config
-        .watch_namespace
-        .as_deref()
-        .is_none_or(|namespace| namespace == config.secret_namespace);
-    if !covered {
-        watches.push(wiring::extra_secret_watch(
-            Api::namespaced(client, &config.secret_namespace),
-            bus.clone(),
-        ));
+/// The Secret and Namespace metadata caches, before their watches run: Secrets of the watched
+/// namespaces, and of the operator's namespace when those do not cover it (template and
+/// organization credentials live there).
+struct Metadata {
+    secrets: (
+        Store<PartialObjectMeta<Secret>>,
+        reflector::store::Writer<PartialObjectMeta<Secret>>,
+    ),
+    operator_secrets: Option<(
+        Store<PartialObjectMeta<Secret>>,
+        reflector::store::Writer<PartialObjectMeta<Secret>>,
+    )>,
+    namespaces: (
+        Store<PartialObjectMeta<Namespace>>,
+        reflector::store::Writer<PartialObjectMeta<Namespace>>,
+    ),
+    operator_namespace: String,
+}
+
+impl Metadata {
+    fn new(config: &OperatorConfig) -> Metadata {
+        let covered = config
+            .watch_namespace
+            .as_deref()
+            .is_none_or(|namespace| namespace == config.secret_namespace);
+        Metadata {
+            secrets: reflector::store(),
+            operator_secrets: (!covered).then(reflector::store),
+            namespaces: reflector::store(),
+            operator_namespace: config.secret_namespace.clone(),
+        }
     }
-    watches
+
+    fn fill(&self, stores: &mut context::Stores) {
+        stores.secrets = Some(self.secrets.0.clone());
+        stores.operator_secrets = self
+            .operator_secrets
+            .as_ref()
+            .map(|(store, _)| (self.operator_namespace.clone(), store.clone()));
+        stores.namespaces = Some(self.namespaces.0.clone());
+    }
+
+    fn caches(&self) -> Vec<futures::future::BoxFuture<'static, Result<(), String>>> {
+        let mut secrets = vec![self.secrets.0.clone()];
+        secrets.extend(
+            self.operator_secrets
+                .as_ref()
+                .map(|(store, _)| store.clone()),
+        );
+        let namespaces = self.namespaces.0.clone();
+        let mut caches: Vec<futures::future::BoxFuture<'static, Result<(), String>>> = secrets
+            .into_iter()
+            .map(|store| {
+                async move { store.wait_until_ready().await.map_err(|e| e.to_string()) }.boxed()
+            })
+            .collect();
+        caches.push(
+            async move {
+                namespaces
+                    .wait_until_ready()
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .boxed(),
+        );
+        caches
+    }
+
+    fn watches<A: AirbyteApi>(
+        self,
+        ctx: &Arc<Context<A>>,
+        feeds: &mut wiring::feed::Feeds,
+        stores: &context::Stores,
+    ) -> Vec<futures::future::BoxFuture<'static, ()>> {
+        let client = ctx.client.clone();
+        let config = &ctx.config;
+        let secret_api: Api<PartialObjectMeta<Secret>> = match &config.watch_namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        };
+        let own = &embedded_workspace::token_secret::OWN_ANNOTATIONS;
+        let mut watches = vec![
+            metadata::secret_watch(
+                secret_api,
+                self.secrets.1,
+                feeds.of(),
+                Some(stores.secrets_seen.clone()),
+                own,
+            ),
+            metadata::namespace_watch(Api::all(client.clone()), self.namespaces.1, feeds.of()),
+        ];
+        if let Some((_, writer)) = self.operator_secrets {
+            watches.push(metadata::secret_watch(
+                Api::namespaced(client, &config.secret_namespace),
+                writer,
+                feeds.of(),
+                None,
+                own,
+            ));
+        }
+        watches
+    }
 }

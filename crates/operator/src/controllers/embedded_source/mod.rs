@@ -12,16 +12,20 @@ mod record;
 
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 
 use super::context::Context;
 use super::error::Error;
 use super::lifecycle::{self, managed};
-use super::wiring::{Change, Kind, hash_of};
-use crate::config::OperatorConfig;
+use super::wiring::{Kind, Relations, hash_of, those};
 use airbyte_client::{AirbyteApi, ApiError, Endpoint};
-use embedded_crds::{DeletionPolicy, EmbeddedSource, EmbeddedSourceStatus};
+use embedded_crds::{
+    ConnectionTemplate, DeletionPolicy, EmbeddedSource, EmbeddedSourceStatus, EmbeddedWorkspace,
+    SourceTemplate,
+};
 
 managed!(
     EmbeddedSource,
@@ -47,30 +51,35 @@ impl Kind for EmbeddedSource {
     }
 
     /// Its workspace or template changed readiness or id or went away; a referenced Secret
-    /// changed or went away; a connection template changed its tags or readiness.
-    fn concerns(&self, change: &Change, _config: &OperatorConfig) -> bool {
-        let namespace = self.namespace();
-        match change.kind {
-            "EmbeddedWorkspace" => {
-                change.namespace == namespace && change.name == self.spec.workspace_ref.name
-            }
-            "SourceTemplate" => self
-                .spec
-                .source_template_ref
-                .as_ref()
-                .is_some_and(|r| r.name == change.name),
-            // Which templates the filter selects is shown in status.
-            "ConnectionTemplate" => true,
-            "Secret" => {
-                change.namespace == namespace
-                    && self
-                        .spec
+    /// changed or went away; a connection template changed its tags or readiness (which
+    /// templates the filter selects is shown in status).
+    fn relations(relations: &mut Relations<Self>) {
+        relations.watch::<EmbeddedWorkspace>(|workspace, sources, _| {
+            let (namespace, name) = (workspace.namespace(), workspace.name_any());
+            those(sources, |s| {
+                s.namespace() == namespace && s.spec.workspace_ref.name == name
+            })
+        });
+        relations.watch::<SourceTemplate>(|template, sources, _| {
+            let name = template.name_any();
+            those(sources, |s| {
+                s.spec
+                    .source_template_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == name)
+            })
+        });
+        relations.watch::<ConnectionTemplate>(|_, sources, _| those(sources, |_| true));
+        relations.watch::<PartialObjectMeta<Secret>>(|secret, sources, _| {
+            let (namespace, name) = (secret.namespace(), secret.name_any());
+            those(sources, |s| {
+                s.namespace() == namespace
+                    && s.spec
                         .source_config_secret_refs
                         .iter()
-                        .any(|r| r.secret_key_ref.name == change.name)
-            }
-            _ => false,
-        }
+                        .any(|r| r.secret_key_ref.name == name)
+            })
+        });
     }
 
     fn published(&self) -> Option<u64> {

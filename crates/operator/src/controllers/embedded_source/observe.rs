@@ -91,8 +91,7 @@ pub async fn observe<A: AirbyteApi>(
     let matched = super::plan::selected_templates(source, &ctx.stores.of::<ConnectionTemplate>());
     let inputs = ctx
         .stores
-        .secrets
-        .as_ref()
+        .secrets_in(&namespace)
         .and_then(|cache| {
             cached_versions(cache, &namespace, &source.spec.source_config_secret_refs)
         })
@@ -179,7 +178,8 @@ async fn declared<A: AirbyteApi>(
     let base = source.spec.source_config.clone().unwrap_or_default();
     let (config, versions) = resolve(
         &ctx.client,
-        ctx.stores.secrets.as_ref(),
+        ctx.stores
+            .secrets_in(&source.namespace().unwrap_or_default()),
         &source.namespace().unwrap_or_default(),
         &base,
         &source.spec.source_config_secret_refs,

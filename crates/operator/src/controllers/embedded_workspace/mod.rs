@@ -15,14 +15,16 @@ pub mod token_secret;
 
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::ResourceExt;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
 use super::error::Error;
 use super::lifecycle::{self, managed};
-use super::wiring::{Change, Kind, hash_of};
-use crate::config::OperatorConfig;
+use super::wiring::{Kind, Relations, hash_of, those};
 use airbyte_client::AirbyteApi;
 use embedded_crds::conditions::is_ready;
 use embedded_crds::{EmbeddedWorkspace, EmbeddedWorkspaceStatus};
@@ -53,20 +55,25 @@ impl Kind for EmbeddedWorkspace {
         .await
     }
 
-    /// Its token Secret changed or went away; its namespace's name-policy label changed.
-    fn concerns(&self, change: &Change, _config: &OperatorConfig) -> bool {
-        let namespace = self.namespace();
-        match change.kind {
-            "Secret" => {
-                change.namespace == namespace
-                    && change
-                        .owners
-                        .iter()
-                        .any(|(kind, name)| kind == "EmbeddedWorkspace" && *name == self.name_any())
-            }
-            "Namespace" => namespace.as_deref() == Some(change.name.as_str()),
-            _ => false,
-        }
+    /// Its token Secret changed or went away; its namespace's labels (the name policy) changed.
+    fn relations(relations: &mut Relations<Self>) {
+        relations.watch::<PartialObjectMeta<Secret>>(|secret, _, _| {
+            let namespace = secret.namespace().unwrap_or_default();
+            secret
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .filter(|owner| owner.kind == "EmbeddedWorkspace")
+                .map(|owner| ObjectRef::new(&owner.name).within(&namespace))
+                .collect()
+        });
+        relations.watch::<PartialObjectMeta<Namespace>>(|namespace, workspaces, _| {
+            let name = namespace.name_any();
+            those(workspaces, |w| {
+                w.namespace().as_deref() == Some(name.as_str())
+            })
+        });
     }
 
     fn published(&self) -> Option<u64> {

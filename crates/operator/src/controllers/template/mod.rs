@@ -16,7 +16,9 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use serde_json::{Map, Value};
 
@@ -25,8 +27,7 @@ use super::error::Error;
 use super::external::{AirbyteObject, Events};
 use super::lifecycle::{self, Managed};
 use super::secret_values::ResolvedConfig;
-use super::wiring::{Change, Kind};
-use crate::config::OperatorConfig;
+use super::wiring::{Kind, Relations, those};
 use airbyte_client::models::{
     ConnectionTemplate as ApiConnectionTemplate, SourceTemplate as ApiSourceTemplate,
 };
@@ -300,14 +301,16 @@ impl<K: Template> Kind for K {
     }
 
     /// A change of a Secret of the operator's namespace that the template reads.
-    fn concerns(&self, change: &Change, config: &OperatorConfig) -> bool {
-        change.kind == "Secret"
-            && change.namespace.as_deref() == Some(config.secret_namespace.as_str())
-            && self
-                .config()
-                .1
-                .iter()
-                .any(|r| r.secret_key_ref.name == change.name)
+    fn relations(relations: &mut Relations<Self>) {
+        relations.watch::<PartialObjectMeta<Secret>>(|secret, templates, config| {
+            if secret.namespace().as_deref() != Some(config.secret_namespace.as_str()) {
+                return Vec::new();
+            }
+            let name = secret.name_any();
+            those(templates, |t| {
+                t.config().1.iter().any(|r| r.secret_key_ref.name == name)
+            })
+        });
     }
 
     fn published(&self) -> Option<u64> {

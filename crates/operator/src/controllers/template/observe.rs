@@ -37,7 +37,7 @@ pub async fn observe<K: Template, A: AirbyteApi>(
     let base = inline.cloned().unwrap_or_default();
     let (config, versions) = resolve(
         &ctx.client,
-        ctx.stores.secrets.as_ref(),
+        ctx.stores.secrets_in(&ctx.config.secret_namespace),
         &ctx.config.secret_namespace,
         &base,
         refs,
