@@ -23,7 +23,12 @@ pub async fn run(args: RunArgs) -> super::Outcome {
     )
     .await
     .map_err(|e| format!("cannot serve metrics on {}: {e}", config.metrics_addr))?;
-    tracing::info!(api_url = %config.api_url, organization_id = %config.organization_id, identity = %config.identity, "starting airbyte-embedded-operator");
+    tracing::info!(
+        api_url = %config.api_url,
+        organization_id = config.organization_id.as_deref().unwrap_or("none (organizations are resources only)"),
+        identity = %config.identity,
+        "starting airbyte-embedded-operator"
+    );
     let shutdown = embedded_operator::shutdown::signal().shared();
 
     let Some(election) = config.leader_election.clone() else {

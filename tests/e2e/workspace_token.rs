@@ -254,7 +254,7 @@ spec:
     let metrics = s.operator.metrics().await;
     for needle in [
         "airbyte_embedded_operator_reconciles_total{kind=\"EmbeddedSource\",reason=\"Synced\"}",
-        "airbyte_embedded_operator_airbyte_api_calls_total{endpoint=\"scoped_token_create\",status=\"200\"}",
+        "airbyte_embedded_operator_airbyte_api_calls_total{organization=\"default\",endpoint=\"scoped_token_create\",status=\"200\"}",
         "airbyte_embedded_operator_reconcile_duration_seconds_count{kind=\"EmbeddedWorkspace\"}",
         "airbyte_embedded_operator_leader 1",
     ] {

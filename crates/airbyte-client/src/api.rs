@@ -10,7 +10,16 @@ use crate::models::{
     Source, SourceTemplate, TagMode, TemplateTag, UpdateSource, UpdateWorkspace,
     WidgetTokenRequest, Workspace, WorkspaceQuery,
 };
-use crate::{ApiError, BearerToken, ScopedToken};
+use crate::{ApiError, ApplicationToken, BearerToken, ScopedToken};
+
+pub trait OrganizationApi {
+    /// Obtains an application (organization) token with the credentials; `fresh`: a new one,
+    /// even when one is cached or a refusal of the credentials is held.
+    fn authenticate(
+        &self,
+        fresh: bool,
+    ) -> impl Future<Output = Result<ApplicationToken, ApiError>> + Send;
+}
 
 pub trait TokenApi {
     /// Mints a token for `workspace_name`, creating the workspace if it does not exist yet

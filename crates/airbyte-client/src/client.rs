@@ -24,7 +24,9 @@ use url::Url;
 
 use super::compat::Compat;
 use super::models::{ApplicationTokenRequest, ApplicationTokenResponse};
-use super::organization_token::{OrganizationTokenCache, token_lifetime};
+use super::organization_token::{
+    ApplicationToken, FALLBACK_LIFETIME, Minted, OrganizationTokenCache, token_lifetime,
+};
 use super::{ApiError, BearerToken, Endpoint};
 
 /// Default Airbyte Embedded API.
@@ -89,6 +91,8 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Requests per second toward Airbyte across all callers (a token bucket); `None`: unlimited.
     pub max_requests_per_second: Option<NonZeroU32>,
+    /// Requests the bucket lets through at once (default: the rate).
+    pub burst: Option<NonZeroU32>,
     /// Allow `http://` to a host other than loopback (never needed in production).
     pub allow_insecure_http: bool,
     pub user_agent: String,
@@ -107,6 +111,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(30),
             max_requests_per_second: None,
+            burst: None,
             allow_insecure_http: false,
             user_agent: concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")).into(),
         }
@@ -214,7 +219,13 @@ impl AirbyteClient {
             .map_err(|error| ApiError::Config(format!("cannot build the HTTP client: {error}")))?;
         let limiter = config
             .max_requests_per_second
-            .map(|rate| RateLimiter::direct(Quota::per_second(rate)));
+            .map(|rate| {
+                let quota = Quota::per_second(rate);
+                RateLimiter::direct(match config.burst {
+                    Some(burst) => quota.allow_burst(burst),
+                    None => quota,
+                })
+            });
         Ok(AirbyteClient {
             inner: Arc::new(Inner {
                 http,
@@ -408,37 +419,59 @@ impl AirbyteClient {
     /// close to expiry. Boxed with an explicit `Send` bound: minting is itself a call, and calls
     /// take the organization token, so the future type is recursive.
     pub fn organization_token(&self) -> BoxFuture<'_, Result<BearerToken, ApiError>> {
-        Box::pin(async move {
-            match &self.inner.credentials {
-                OrganizationCredentials::AccessToken(token) => Ok(token.clone()),
-                OrganizationCredentials::ClientCredentials {
-                    client_id,
-                    client_secret,
-                } => {
-                    self.inner
-                        .tokens
-                        .get(|| async {
-                            let request = ApplicationTokenRequest {
-                                client_id: client_id.clone(),
-                                client_secret: client_secret.expose_secret().to_string(),
-                            };
-                            let call = Call::new(
-                                Endpoint::ApplicationToken,
-                                Method::POST,
-                                "/api/v1/account/applications/token",
-                                Auth::None,
-                            )
-                            .json(&request)?;
-                            let response: ApplicationTokenResponse = self.call(call).await?;
-                            let token = BearerToken::new(response.access_token);
-                            let lifetime =
-                                token_lifetime(&token, response.expires_in, SystemTime::now());
-                            Ok((token, lifetime))
-                        })
-                        .await
-                }
+        Box::pin(async move { Ok(self.application_token().await?.0) })
+    }
+
+    /// The organization token with what is known of it (expiry, organization).
+    async fn application_token(&self) -> Result<(BearerToken, ApplicationToken), ApiError> {
+        let (client_id, client_secret) = match &self.inner.credentials {
+            OrganizationCredentials::AccessToken(token) => {
+                let info = ApplicationToken {
+                    expires_at: token
+                        .expires_at()
+                        .unwrap_or_else(|| SystemTime::now() + FALLBACK_LIFETIME),
+                    organization_id: None,
+                };
+                return Ok((token.clone(), info));
             }
-        })
+            OrganizationCredentials::ClientCredentials {
+                client_id,
+                client_secret,
+            } => (client_id, client_secret),
+        };
+        self.inner
+            .tokens
+            .get(|| async {
+                let request = ApplicationTokenRequest {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.expose_secret().to_string(),
+                };
+                let call = Call::new(
+                    Endpoint::ApplicationToken,
+                    Method::POST,
+                    "/api/v1/account/applications/token",
+                    Auth::None,
+                )
+                .json(&request)?;
+                let response: ApplicationTokenResponse = self.call(call).await?;
+                let token = BearerToken::new(response.access_token);
+                let lifetime = token_lifetime(&token, response.expires_in, SystemTime::now());
+                Ok(Minted {
+                    token,
+                    lifetime,
+                    organization_id: response.organization_id,
+                })
+            })
+            .await
+    }
+
+    /// Obtains an organization token with the credentials (`fresh`: a new one, even when one is
+    /// cached or a refusal is held) and says what Airbyte answered.
+    pub async fn authenticate(&self, fresh: bool) -> Result<ApplicationToken, ApiError> {
+        if fresh {
+            self.inner.tokens.clear().await;
+        }
+        Ok(self.application_token().await?.1)
     }
 
     /// Resolves a `next` link from a list answer into the cursor to send to *our* base URL: the

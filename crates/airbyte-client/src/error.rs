@@ -18,7 +18,7 @@ use super::Endpoint;
 /// Longest API detail kept in an error (a condition message should stay readable).
 const MAX_DETAIL: usize = 400;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     /// 401, after a freshly minted organization token was refused too (or a scoped token).
     #[error("{endpoint}: Airbyte refused the credentials (401): {detail}")]

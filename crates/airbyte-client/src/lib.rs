@@ -22,7 +22,7 @@ pub mod tokens;
 pub mod workspaces;
 
 pub use api::{
-    ConnectionTemplateApi, SourceApi, SourceTemplateApi, TemplateTagApi, TokenApi, WorkspaceApi,
+    ConnectionTemplateApi, OrganizationApi, SourceApi, SourceTemplateApi, TemplateTagApi, TokenApi, WorkspaceApi,
 };
 pub use client::{
     AirbyteClient, CallObserver, ClientConfig, DEFAULT_API_URL, OrganizationCredentials,
@@ -30,6 +30,7 @@ pub use client::{
 };
 pub use compat::TENANT_FIELDS;
 pub use endpoint::Endpoint;
+pub use organization_token::{ApplicationToken, REFUSAL_HOLD};
 pub use error::{ApiError, FieldError};
 pub use token::{BearerToken, ScopedToken};
 pub use tokens::SCOPED_TOKEN_LIFETIME;
@@ -37,7 +38,8 @@ pub use tokens::SCOPED_TOKEN_LIFETIME;
 /// Everything the controllers need from Airbyte. Implemented by [`AirbyteClient`]; a controller is
 /// generic over it so its decisions can be exercised without HTTP.
 pub trait AirbyteApi:
-    TokenApi
+    OrganizationApi
+    + TokenApi
     + SourceTemplateApi
     + TemplateTagApi
     + ConnectionTemplateApi
@@ -48,6 +50,12 @@ pub trait AirbyteApi:
     + 'static
 {
     fn organization_id(&self) -> &str;
+}
+
+impl OrganizationApi for AirbyteClient {
+    async fn authenticate(&self, fresh: bool) -> Result<ApplicationToken, ApiError> {
+        AirbyteClient::authenticate(self, fresh).await
+    }
 }
 
 impl AirbyteApi for AirbyteClient {

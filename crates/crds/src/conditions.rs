@@ -14,6 +14,7 @@ pub enum Reason {
     // Ready
     TokenIssued,
     Synced,
+    Authenticated,
     // In progress (Reconciling)
     Reconciling,
     WorkspaceNotReady,
@@ -23,6 +24,7 @@ pub enum Reason {
     KubernetesError,
     DeletionFailed,
     Deleting,
+    InUse,
     // Stalled: the spec or the user must change something
     ApiRejected,
     ApiEndpointMissing,
@@ -43,10 +45,17 @@ pub enum Reason {
     AdoptionFailed,
     TemplateNotFound,
     InvalidCronExpression,
+    OrganizationNotFound,
+    OrganizationNotAllowed,
+    OrganizationNotReady,
+    OrganizationMismatch,
+    OrganizationChanged,
+    CredentialsRefused,
+    OrganizationIdMismatch,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 38] = [
         Reason::TokenIssued,
         Reason::Synced,
         Reason::Reconciling,
@@ -76,6 +85,15 @@ impl Reason {
         Reason::AdoptionFailed,
         Reason::TemplateNotFound,
         Reason::InvalidCronExpression,
+        Reason::Authenticated,
+        Reason::InUse,
+        Reason::OrganizationNotFound,
+        Reason::OrganizationNotAllowed,
+        Reason::OrganizationNotReady,
+        Reason::OrganizationMismatch,
+        Reason::OrganizationChanged,
+        Reason::CredentialsRefused,
+        Reason::OrganizationIdMismatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +127,15 @@ impl Reason {
             Reason::AdoptionFailed => "AdoptionFailed",
             Reason::TemplateNotFound => "TemplateNotFound",
             Reason::InvalidCronExpression => "InvalidCronExpression",
+            Reason::Authenticated => "Authenticated",
+            Reason::InUse => "InUse",
+            Reason::OrganizationNotFound => "OrganizationNotFound",
+            Reason::OrganizationNotAllowed => "OrganizationNotAllowed",
+            Reason::OrganizationNotReady => "OrganizationNotReady",
+            Reason::OrganizationMismatch => "OrganizationMismatch",
+            Reason::OrganizationChanged => "OrganizationChanged",
+            Reason::CredentialsRefused => "CredentialsRefused",
+            Reason::OrganizationIdMismatch => "OrganizationIdMismatch",
         }
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::common::{Conditions, DeletionPolicy, SecretValueRef};
+use super::organization::OrganizationRef;
 
 /// The connection template as it should exist in Airbyte.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -55,9 +56,10 @@ use super::common::{Conditions, DeletionPolicy, SecretValueRef};
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(has(self.dataHostingType) && self.dataHostingType == 'airbyte_hosted') ? !has(self.destinationName) && !has(self.destinationDefinitionId) && !has(self.destinationConfig) && !has(self.destinationConfigSecretRefs) && !has(self.nonBreakingChangesPreference) && !has(self.syncOnCreate) : has(self.destinationName) && has(self.destinationDefinitionId)").message("a user_hosted template (the default) needs destinationName and destinationDefinitionId; an airbyte_hosted one takes only cronExpression, tags and deletionPolicy (the API's Airbyte-hosted template has no other field)"))]
+#[x_kube(validation = Rule::new("(has(self.dataHostingType) && self.dataHostingType == 'airbyte_hosted') ? !has(self.destinationName) && !has(self.destinationDefinitionId) && !has(self.destinationConfig) && !has(self.destinationConfigSecretRefs) && !has(self.nonBreakingChangesPreference) && !has(self.syncOnCreate) : has(self.destinationName) && has(self.destinationDefinitionId)").message("a user_hosted template (the default) needs destinationName and destinationDefinitionId; an airbyte_hosted one takes only cronExpression, tags, deletionPolicy and organizationRef (the API's Airbyte-hosted template has no other field)"))]
 #[x_kube(validation = Rule::new("(has(self.dataHostingType) ? self.dataHostingType : 'user_hosted') == (has(oldSelf.dataHostingType) ? oldSelf.dataHostingType : 'user_hosted')").message("dataHostingType cannot change: create another ConnectionTemplate"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.destinationDefinitionId) || (has(self.destinationDefinitionId) && self.destinationDefinitionId == oldSelf.destinationDefinitionId)").message("destinationDefinitionId cannot change (the API does not update it): create another ConnectionTemplate").field_path(".destinationDefinitionId"))]
+#[x_kube(validation = Rule::new("!has(self.organizationRef) || self.organizationRef.kind == 'ClusterAirbyteOrganization'").message("a ConnectionTemplate is cluster-scoped: its organizationRef may name only a ClusterAirbyteOrganization").field_path(".organizationRef"))]
 pub struct ConnectionTemplateSpec {
     /// `user_hosted` (default): the destination below; `airbyte_hosted`: Airbyte-managed storage
     /// (only cronExpression, tags and deletionPolicy apply). Immutable.
@@ -107,6 +109,9 @@ pub struct ConnectionTemplateSpec {
     /// `Delete` (default): deleting this object deletes the Airbyte template. `Orphan`: leaves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+    /// The `ClusterAirbyteOrganization` to act for (default: the one named `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_ref: Option<OrganizationRef>,
 }
 
 /// Where a connection template's data is hosted.
@@ -130,6 +135,13 @@ pub enum NonBreakingChangesPreference {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionTemplateStatus {
+    /// The organization object this one acts for (`Kind/name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// The Airbyte organization the external object was made in; the object never moves to
+    /// another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
     /// The Airbyte connection template id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_id: Option<String>,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::common::{Conditions, DeletionPolicy, SecretValueRef, TagFilter};
+use super::organization::OrganizationRef;
 
 /// The source as it should exist in Airbyte.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -80,6 +81,12 @@ pub struct EmbeddedSourceSpec {
     /// `Delete` (default): deleting this object deletes the Airbyte source. `Orphan`: leaves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+    /// The Airbyte organization to act for: an `AirbyteOrganization` of this namespace or a
+    /// `ClusterAirbyteOrganization` that admits it. Default: the ClusterAirbyteOrganization
+    /// `default`.
+    /// An EmbeddedSource always acts for its workspace's organization: set, this must name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_ref: Option<OrganizationRef>,
 }
 
 /// An object in the same namespace. Cross-namespace references are refused.
@@ -106,6 +113,13 @@ pub struct TemplateRef {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EmbeddedSourceStatus {
+    /// The organization object this one acts for (`Kind/name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// The Airbyte organization the external object was made in; the object never moves to
+    /// another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
     /// The Airbyte source id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,

@@ -7,6 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{Conditions, DeletionPolicy, TagFilter};
+use super::organization::OrganizationRef;
 
 /// The tenant's workspace, token Secret and lifecycle.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -92,6 +93,11 @@ pub struct EmbeddedWorkspaceSpec {
     /// `Delete`: deletes the Airbyte workspace with all its sources and connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+    /// The Airbyte organization to act for: an `AirbyteOrganization` of this namespace or a
+    /// `ClusterAirbyteOrganization` that admits it. Default: the ClusterAirbyteOrganization
+    /// `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_ref: Option<OrganizationRef>,
 }
 
 /// Airbyte's US region, the default when no region is given.
@@ -141,6 +147,13 @@ pub struct WidgetSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EmbeddedWorkspaceStatus {
+    /// The organization object this one acts for (`Kind/name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// The Airbyte organization the external object was made in; the object never moves to
+    /// another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
     /// The Airbyte workspace id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_id: Option<String>,

@@ -7,6 +7,7 @@ pub mod conditions;
 pub mod connection_template;
 pub mod embedded_source;
 pub mod embedded_workspace;
+pub mod organization;
 pub mod schema;
 pub mod source_template;
 
@@ -21,6 +22,13 @@ pub use embedded_source::{
 pub use embedded_workspace::{
     EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus, REGION_EU, REGION_US,
     Region, WidgetSpec,
+};
+pub use organization::{
+    AirbyteOrganization, AirbyteOrganizationSpec, ClusterAirbyteOrganization,
+    ClusterAirbyteOrganizationSpec, CredentialsSecretRef, DEFAULT_API_URL, DEFAULT_ORGANIZATION,
+    IN_USE_FINALIZER,
+    NamespaceRule, OrganizationKind, OrganizationRef, OrganizationSettings, OrganizationStatus,
+    RequestBudget,
 };
 pub use source_template::{
     SourceTemplate, SourceTemplateSpec, SourceTemplateStatus, StreamSelection, StreamSelectionMode,
@@ -41,6 +49,8 @@ mod tests {
             EmbeddedSource::crd(),
             SourceTemplate::crd(),
             ConnectionTemplate::crd(),
+            ClusterAirbyteOrganization::crd(),
+            AirbyteOrganization::crd(),
         ];
         for crd in crds {
             for version in &crd.spec.versions {

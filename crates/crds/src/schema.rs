@@ -4,7 +4,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::json;
 
-use super::{ConnectionTemplate, EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+use super::{
+    AirbyteOrganization, ClusterAirbyteOrganization, ConnectionTemplate, EmbeddedSource,
+    EmbeddedWorkspace, SourceTemplate,
+};
 
 /// An object whose keys the operator does not know (connector configurations): kept as written.
 pub fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -22,6 +25,8 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         SourceTemplate::crd(),
         EmbeddedSource::crd(),
         ConnectionTemplate::crd(),
+        ClusterAirbyteOrganization::crd(),
+        AirbyteOrganization::crd(),
     ];
     for crd in &mut crds {
         for version in &mut crd.spec.versions {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::common::{Conditions, DeletionPolicy, SecretValueRef};
+use super::organization::OrganizationRef;
 
 /// The template as it should exist in Airbyte.
 #[derive(CustomResource, KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -42,6 +43,7 @@ use super::common::{Conditions, DeletionPolicy, SecretValueRef};
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.organizationRef) || self.organizationRef.kind == 'ClusterAirbyteOrganization'").message("a SourceTemplate is cluster-scoped: its organizationRef may name only a ClusterAirbyteOrganization").field_path(".organizationRef"))]
 pub struct SourceTemplateSpec {
     /// Display name of the template.
     #[schemars(length(min = 1, max = 255))]
@@ -74,6 +76,9 @@ pub struct SourceTemplateSpec {
     /// `Delete` (default): deleting this object deletes the Airbyte template. `Orphan`: leaves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+    /// The `ClusterAirbyteOrganization` to act for (default: the one named `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_ref: Option<OrganizationRef>,
 }
 
 /// Stream selection of a template.
@@ -100,6 +105,13 @@ pub enum StreamSelectionMode {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceTemplateStatus {
+    /// The organization object this one acts for (`Kind/name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// The Airbyte organization the external object was made in; the object never moves to
+    /// another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
     /// The Airbyte template id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_id: Option<String>,

@@ -28,7 +28,9 @@ pub struct RunArgs {
     /// Base URL of the Airbyte Embedded API.
     #[arg(long, env = "AIRBYTE_API_URL", default_value = DEFAULT_API_URL)]
     pub api_url: Url,
-    /// The Airbyte organization id (UUID).
+    /// The Airbyte organization of objects without an organizationRef, when no
+    /// ClusterAirbyteOrganization named `default` exists (that object wins). With it, the
+    /// credentials come from the environment. Optional: organizations can all be resources.
     #[arg(long, env = "AIRBYTE_ORGANIZATION_ID")]
     pub organization_id: Option<String>,
     /// Watch only this namespace for EmbeddedWorkspaces and EmbeddedSources (default: all).
@@ -48,7 +50,8 @@ pub struct RunArgs {
     /// Objects reconciled at once, per kind.
     #[arg(long, env = "AIRBYTE_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
-    /// Most requests per second sent to Airbyte (token bucket across all objects).
+    /// Most requests per second sent to Airbyte, per organization (each has its own token
+    /// bucket; an organization's `spec.requestBudget` overrides it).
     #[arg(long, env = "AIRBYTE_MAX_REQUESTS_PER_SECOND", default_value_t = 50)]
     pub max_requests_per_second: u32,
     /// How often each source and template is compared with Airbyte (one read each per interval,
@@ -86,9 +89,12 @@ pub struct RunArgs {
 /// Validated settings.
 #[derive(Clone, Debug)]
 pub struct OperatorConfig {
+    /// The API of the flags' organization.
     pub api_url: Url,
-    pub organization_id: String,
-    pub credentials: OrganizationCredentials,
+    /// The flags' organization (`ClusterAirbyteOrganization/default` when no such object
+    /// exists), with its credentials.
+    pub organization_id: Option<String>,
+    pub credentials: Option<OrganizationCredentials>,
     pub watch_namespace: Option<String>,
     pub selector: Option<String>,
     pub secret_namespace: String,
@@ -112,20 +118,20 @@ pub struct LeaderElection {
 }
 
 /// The organization credentials from the environment: client credentials, or a ready token.
-fn credentials_from_env() -> Result<OrganizationCredentials, String> {
+fn credentials_from_env() -> Result<Option<OrganizationCredentials>, String> {
     match (
         env("AIRBYTE_CLIENT_ID"),
         env("AIRBYTE_CLIENT_SECRET"),
         env("AIRBYTE_ACCESS_TOKEN"),
     ) {
-        (Some(client_id), Some(secret), _) => Ok(OrganizationCredentials::ClientCredentials {
+        (Some(client_id), Some(secret), _) => Ok(Some(OrganizationCredentials::ClientCredentials {
             client_id,
             client_secret: SecretString::from(secret),
-        }),
-        (None, None, Some(token)) => Ok(OrganizationCredentials::AccessToken(BearerToken::new(token))),
+        })),
+        (None, None, Some(token)) => Ok(Some(OrganizationCredentials::AccessToken(BearerToken::new(token)))),
         (Some(_), None, _) => Err("AIRBYTE_CLIENT_ID is set but AIRBYTE_CLIENT_SECRET is missing".into()),
         (None, Some(_), _) => Err("AIRBYTE_CLIENT_SECRET is set but AIRBYTE_CLIENT_ID is missing".into()),
-        (None, None, None) => Err("missing Airbyte credentials: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN".into()),
+        (None, None, None) => Ok(None),
     }
 }
 
@@ -137,13 +143,17 @@ fn env(name: &str) -> Option<String> {
 impl RunArgs {
     /// Checks the flags and reads the credentials; the error is one line naming what is missing.
     pub fn into_config(self) -> Result<OperatorConfig, String> {
-        let organization_id = self
-            .organization_id
-            .filter(|v| !v.trim().is_empty())
-            .ok_or("missing --organization-id (or AIRBYTE_ORGANIZATION_ID)")?;
-        uuid::Uuid::parse_str(&organization_id)
-            .map_err(|_| format!("--organization-id {organization_id:?} is not a UUID"))?;
+        let organization_id = self.organization_id.filter(|v| !v.trim().is_empty());
         let credentials = credentials_from_env()?;
+        match (&organization_id, &credentials) {
+            (Some(id), Some(_)) => {
+                uuid::Uuid::parse_str(id)
+                    .map_err(|_| format!("--organization-id {id:?} is not a UUID"))?;
+            }
+            (Some(_), None) => return Err("--organization-id is set but the credentials are missing: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN".into()),
+            (None, Some(_)) => return Err("Airbyte credentials are set but --organization-id (AIRBYTE_ORGANIZATION_ID) is missing".into()),
+            (None, None) => {}
+        }
         airbyte_client::client::check_url(&self.api_url, self.allow_insecure_http)
             .map_err(|e| format!("--api-url: {e}"))?;
         if self.concurrency == 0 {

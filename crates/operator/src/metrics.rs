@@ -30,8 +30,16 @@ pub struct OutcomeLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
+    pub organization: String,
     pub endpoint: &'static str,
     pub status: String,
+}
+
+/// One organization object: `name` for a ClusterAirbyteOrganization (`default` for the one of
+/// the flags), `namespace/name` for an AirbyteOrganization.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OrganizationLabels {
+    pub organization: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -48,6 +56,9 @@ pub struct Metrics {
     pub api_calls: Family<CallLabels, Counter>,
     pub api_call_duration: Family<KindLabels, Histogram>,
     pub token_expiry: Family<WorkspaceLabels, Gauge<i64, AtomicI64>>,
+    pub organization_ready: Family<OrganizationLabels, Gauge<i64, AtomicI64>>,
+    pub organization_users: Family<OrganizationLabels, Gauge<i64, AtomicI64>>,
+    pub organization_token_expiry: Family<OrganizationLabels, Gauge<i64, AtomicI64>>,
     pub leader: Gauge<i64, AtomicI64>,
     /// Fallbacks to an older form of the Airbyte API taken by this process (feature, choice).
     pub api_fallbacks: Family<FallbackLabels, Gauge<i64, AtomicI64>>,
@@ -79,6 +90,9 @@ impl Metrics {
             api_calls: Family::default(),
             api_call_duration: Family::new_with_constructor(histogram as fn() -> Histogram),
             token_expiry: Family::default(),
+            organization_ready: Family::default(),
+            organization_users: Family::default(),
+            organization_token_expiry: Family::default(),
             leader: Gauge::default(),
             api_fallbacks: Family::default(),
             registry: Registry::default(),
@@ -115,6 +129,21 @@ impl Metrics {
             metrics.token_expiry.clone(),
         );
         r.register(
+            "organization_ready",
+            "1 while the organization's credentials obtain an application token",
+            metrics.organization_ready.clone(),
+        );
+        r.register(
+            "organization_users",
+            "Objects that act for the organization",
+            metrics.organization_users.clone(),
+        );
+        r.register(
+            "organization_token_expiry_timestamp_seconds",
+            "When the organization's application token last obtained expires (Unix time, seconds)",
+            metrics.organization_token_expiry.clone(),
+        );
+        r.register(
             "leader",
             "1 while this replica holds the leader Lease (or runs without election)",
             metrics.leader.clone(),
@@ -143,6 +172,39 @@ impl Metrics {
             .set(unix_seconds);
     }
 
+    /// Records what the organization controller found.
+    pub fn set_organization(
+        &self,
+        organization: &str,
+        ready: bool,
+        users: usize,
+        token_expires_at: Option<std::time::SystemTime>,
+    ) {
+        let labels = OrganizationLabels {
+            organization: organization.into(),
+        };
+        self.organization_ready
+            .get_or_create(&labels)
+            .set(i64::from(ready));
+        self.organization_users
+            .get_or_create(&labels)
+            .set(i64::try_from(users).unwrap_or(i64::MAX));
+        if let Some(at) = token_expires_at.and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok()) {
+            self.organization_token_expiry
+                .get_or_create(&labels)
+                .set(i64::try_from(at.as_secs()).unwrap_or(i64::MAX));
+        }
+    }
+
+    pub fn forget_organization(&self, organization: &str) {
+        let labels = OrganizationLabels {
+            organization: organization.into(),
+        };
+        self.organization_ready.remove(&labels);
+        self.organization_users.remove(&labels);
+        self.organization_token_expiry.remove(&labels);
+    }
+
     pub fn forget_workspace(&self, namespace: &str, name: &str) {
         self.token_expiry.remove(&WorkspaceLabels {
             namespace: namespace.into(),
@@ -151,19 +213,24 @@ impl Metrics {
     }
 }
 
-/// Feeds the Airbyte client's call records into the metrics.
-pub struct ApiCallMetrics(pub Arc<Metrics>);
+/// Feeds one organization's Airbyte client's call records into the metrics.
+pub struct ApiCallMetrics {
+    pub metrics: Arc<Metrics>,
+    /// The organization's label (see [`OrganizationLabels`]).
+    pub organization: String,
+}
 
 impl CallObserver for ApiCallMetrics {
     fn observe(&self, endpoint: Endpoint, status: Option<u16>, elapsed: Duration) {
-        self.0
+        self.metrics
             .api_calls
             .get_or_create(&CallLabels {
+                organization: self.organization.clone(),
                 endpoint: endpoint.label(),
                 status: status.map_or_else(|| "none".to_string(), |s| s.to_string()),
             })
             .inc();
-        self.0
+        self.metrics
             .api_call_duration
             .get_or_create(&KindLabels {
                 kind: endpoint.label(),
@@ -172,7 +239,7 @@ impl CallObserver for ApiCallMetrics {
     }
 
     fn fallback(&self, feature: &'static str, choice: &'static str) {
-        self.0
+        self.metrics
             .api_fallbacks
             .get_or_create(&FallbackLabels { feature, choice })
             .set(1);
@@ -186,7 +253,11 @@ mod tests {
     #[test]
     fn encodes_counters_and_gauges_with_bounded_labels() {
         let metrics = Arc::new(Metrics::new());
-        ApiCallMetrics(metrics.clone()).observe(
+        let calls = ApiCallMetrics {
+            metrics: metrics.clone(),
+            organization: "default".into(),
+        };
+        calls.observe(
             Endpoint::SourcesCreate,
             Some(201),
             Duration::from_millis(3),
@@ -199,9 +270,11 @@ mod tests {
             })
             .inc();
         metrics.set_token_expiry("tenant-a", "main", 2_000_000_000);
-        ApiCallMetrics(metrics.clone()).fallback("token_paths", "/api/v1/embedded/*");
+        calls.fallback("token_paths", "/api/v1/embedded/*");
+        metrics.set_organization("tenant-a/own", true, 3, None);
         let text = metrics.encode();
-        assert!(text.contains(r#"airbyte_embedded_operator_airbyte_api_calls_total{endpoint="sources_create",status="201"} 1"#), "{text}");
+        assert!(text.contains(r#"airbyte_embedded_operator_airbyte_api_calls_total{organization="default",endpoint="sources_create",status="201"} 1"#), "{text}");
+        assert!(text.contains(r#"airbyte_embedded_operator_organization_users{organization="tenant-a/own"} 3"#), "{text}");
         assert!(text.contains(r#"airbyte_embedded_operator_reconciles_total{kind="EmbeddedSource",reason="Synced"} 1"#), "{text}");
         assert!(text.contains(r#"airbyte_embedded_operator_workspace_token_expiry_timestamp_seconds{namespace="tenant-a",name="main"} 2000000000"#), "{text}");
         assert!(text.contains(r#"airbyte_embedded_operator_airbyte_api_fallback{feature="token_paths",choice="/api/v1/embedded/*"} 1"#), "{text}");

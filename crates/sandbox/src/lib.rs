@@ -19,11 +19,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 
-use airbyte_client::{AirbyteClient, ClientConfig, OrganizationCredentials};
+use airbyte_client::OrganizationCredentials;
 use airbyte_sim::{SimConfig, Simulator};
 use embedded_crds::schema;
 use embedded_operator::config::{OperatorConfig, WorkspaceNamePolicy};
-use embedded_operator::metrics::{ApiCallMetrics, Metrics};
+use embedded_operator::metrics::Metrics;
 use local_control_plane::{ControlPlane, ControlPlaneOptions, kubeconfig};
 
 /// Namespace of the operator in the sandbox (SourceTemplates' Secrets live here).
@@ -121,11 +121,11 @@ fn spawn_controllers(
 ) -> Result<tokio::task::JoinHandle<Result<(), String>>, String> {
     let config = OperatorConfig {
         api_url: sim.url(),
-        organization_id: sim.organization_id().to_string(),
-        credentials: OrganizationCredentials::ClientCredentials {
+        organization_id: Some(sim.organization_id().to_string()),
+        credentials: Some(OrganizationCredentials::ClientCredentials {
             client_id: sim.state().config.client_id.clone(),
             client_secret: sim.state().config.client_secret.clone().into(),
-        },
+        }),
         watch_namespace: None,
         selector: None,
         secret_namespace: OPERATOR_NAMESPACE.into(),
@@ -140,20 +140,8 @@ fn spawn_controllers(
     };
     let metrics = Arc::new(Metrics::new());
     metrics.leader.set(1);
-    let mut client_config = ClientConfig::new(
-        config.api_url.clone(),
-        config.organization_id.clone(),
-        config.credentials.clone(),
-    );
-    client_config.max_requests_per_second = config.max_requests_per_second;
-    let airbyte = AirbyteClient::with_observer(
-        client_config,
-        Some(Arc::new(ApiCallMetrics(metrics.clone()))),
-    )
-    .map_err(|e| e.to_string())?;
     Ok(tokio::spawn(embedded_operator::controllers::run_with(
         client.clone(),
-        airbyte,
         config,
         metrics,
         Arc::new(AtomicBool::new(false)),

@@ -39,6 +39,8 @@ pub fn install_crds(ctx: &TestContext) {
                 "crd/sourcetemplates.embedded.airbyte.ai",
                 "crd/embeddedsources.embedded.airbyte.ai",
                 "crd/connectiontemplates.embedded.airbyte.ai",
+                "crd/clusterairbyteorganizations.embedded.airbyte.ai",
+                "crd/airbyteorganizations.embedded.airbyte.ai",
             ])
             .success();
     });

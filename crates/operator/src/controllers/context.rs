@@ -15,6 +15,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use super::clock::Clock;
 use super::events::{EventSink, Note};
 use super::memory::Memory;
+use super::organization::registry::Organizations;
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
 use airbyte_client::AirbyteApi;
@@ -70,6 +71,16 @@ impl Stores {
         }
     }
 
+    /// A namespace's labels.
+    pub fn namespace_labels(&self, namespace: &str) -> Option<std::collections::BTreeMap<String, String>> {
+        self.namespaces
+            .as_ref()?
+            .get(&ObjectRef::new(namespace))?
+            .metadata
+            .labels
+            .clone()
+    }
+
     /// A namespace's label.
     pub fn namespace_label(&self, namespace: &str, label: &str) -> Option<String> {
         self.namespaces
@@ -96,7 +107,8 @@ pub trait Waker: Send + Sync {
 
 pub struct Context<A: AirbyteApi> {
     pub client: Client,
-    pub airbyte: A,
+    /// The organizations objects act for, each with its Airbyte client.
+    pub organizations: Organizations<A>,
     pub config: Arc<OperatorConfig>,
     pub events: Arc<dyn EventSink>,
     pub metrics: Arc<Metrics>,
@@ -110,11 +122,16 @@ pub struct Context<A: AirbyteApi> {
 }
 
 impl<A: AirbyteApi> Context<A> {
-    pub fn new(client: Client, airbyte: A, config: OperatorConfig, parts: Parts) -> Self {
+    pub fn new(
+        client: Client,
+        organizations: Organizations<A>,
+        config: OperatorConfig,
+        parts: Parts,
+    ) -> Self {
         let routine = usize::from(config.concurrency).div_ceil(2).max(1);
         Context {
             client,
-            airbyte,
+            organizations,
             config: Arc::new(config),
             events: parts.events,
             metrics: parts.metrics,

@@ -16,10 +16,11 @@ use super::context::Context;
 use super::error::{Error, backoff};
 use super::events::{EventAction, EventReason, Note};
 use super::status::{OwnedMetadata, apply_metadata, apply_status};
+use super::organization::registry::Organization;
+use super::organization::{self, Resolution};
 use super::wiring::Kind;
 use crate::metrics::{KindLabels, OutcomeLabels};
-use airbyte_client::AirbyteApi;
-use embedded_crds::FINALIZER;
+use airbyte_client::{AirbyteApi, ApiError, Endpoint};
 use embedded_crds::conditions::{self, Outcome, Reason};
 
 /// A kind this operator reconciles.
@@ -33,8 +34,10 @@ pub trait Managed:
     + Sync
     + 'static
 {
-    type Status: Serialize + Default + Clone + Send + Sync;
+    type Status: Serialize + Default + Clone + Send + Sync + OrganizationFields;
     const KIND: &'static str;
+    /// The finalizer the operator holds the object with.
+    const FINALIZER: &'static str;
     /// Namespaced (`true`) or cluster-scoped.
     const NAMESPACED: bool;
     fn status(&self) -> Option<&Self::Status>;
@@ -59,22 +62,29 @@ pub trait Managed:
 /// Implements [`Managed`] for a kind whose status has `conditions` and `observed_generation`.
 macro_rules! managed {
     ($kind:ty, $status:ty, $name:literal, namespaced) => {
-        $crate::controllers::lifecycle::managed!(@impl $kind, $status, $name, true,
+        $crate::controllers::lifecycle::managed!($kind, $status, $name, namespaced, embedded_crds::FINALIZER);
+    };
+    ($kind:ty, $status:ty, $name:literal, cluster) => {
+        $crate::controllers::lifecycle::managed!($kind, $status, $name, cluster, embedded_crds::FINALIZER);
+    };
+    ($kind:ty, $status:ty, $name:literal, namespaced, $finalizer:expr) => {
+        $crate::controllers::lifecycle::managed!(@impl $kind, $status, $name, true, $finalizer,
             |client, object: &$kind| kube::Api::namespaced(client, &kube::ResourceExt::namespace(object).unwrap_or_default()),
             |client, namespace: Option<&str>| match namespace {
                 Some(namespace) => kube::Api::namespaced(client, namespace),
                 None => kube::Api::all(client),
             });
     };
-    ($kind:ty, $status:ty, $name:literal, cluster) => {
-        $crate::controllers::lifecycle::managed!(@impl $kind, $status, $name, false,
+    ($kind:ty, $status:ty, $name:literal, cluster, $finalizer:expr) => {
+        $crate::controllers::lifecycle::managed!(@impl $kind, $status, $name, false, $finalizer,
             |client, _object: &$kind| kube::Api::all(client),
             |client, _namespace: Option<&str>| kube::Api::all(client));
     };
-    (@impl $kind:ty, $status:ty, $name:literal, $namespaced:literal, $api:expr, $watch:expr) => {
+    (@impl $kind:ty, $status:ty, $name:literal, $namespaced:literal, $finalizer:expr, $api:expr, $watch:expr) => {
         impl $crate::controllers::lifecycle::Managed for $kind {
             type Status = $status;
             const KIND: &'static str = $name;
+            const FINALIZER: &'static str = $finalizer;
             const NAMESPACED: bool = $namespaced;
             fn status(&self) -> Option<&$status> {
                 self.status.as_ref()
@@ -103,10 +113,56 @@ macro_rules! managed {
 }
 pub(crate) use managed;
 
+/// What a status says about the organization its object acts for.
+pub trait OrganizationFields {
+    /// The Airbyte organization the external object was made in.
+    fn organization_id(&self) -> Option<&str>;
+    /// The external object's id, once known.
+    fn external_id(&self) -> Option<&str>;
+    fn set_organization(&mut self, name: String, id: Option<String>);
+}
+
+/// Implements [`OrganizationFields`] for statuses with `organization`, `organization_id` and
+/// the named external id field.
+macro_rules! organization_fields {
+    ($($status:ty: $external:ident),*) => {$(
+        impl OrganizationFields for $status {
+            fn organization_id(&self) -> Option<&str> {
+                self.organization_id.as_deref()
+            }
+            fn external_id(&self) -> Option<&str> {
+                self.$external.as_deref()
+            }
+            fn set_organization(&mut self, name: String, id: Option<String>) {
+                self.organization = Some(name);
+                self.organization_id = id;
+            }
+        }
+    )*};
+}
+
+organization_fields!(
+    embedded_crds::EmbeddedWorkspaceStatus: workspace_id,
+    embedded_crds::EmbeddedSourceStatus: source_id,
+    embedded_crds::SourceTemplateStatus: template_id,
+    embedded_crds::ConnectionTemplateStatus: template_id
+);
+
+/// An organization acts for none.
+impl OrganizationFields for embedded_crds::OrganizationStatus {
+    fn organization_id(&self) -> Option<&str> {
+        None
+    }
+    fn external_id(&self) -> Option<&str> {
+        None
+    }
+    fn set_organization(&mut self, _name: String, _id: Option<String>) {}
+}
+
 /// Writes status for `outcome` if it changed. `fields` replaces the status fields when the
 /// reconcile got that far; otherwise the previous ones are kept. Publishes an Event when the Ready
 /// condition's status or reason changes.
-pub async fn record<K: Managed, A: AirbyteApi>(
+pub async fn record<K: Kind, A: AirbyteApi>(
     object: &K,
     ctx: &Context<A>,
     outcome: &Outcome,
@@ -114,6 +170,7 @@ pub async fn record<K: Managed, A: AirbyteApi>(
 ) -> Result<(), Error> {
     let previous = object.status().cloned().unwrap_or_default();
     let mut status = fields.unwrap_or_else(|| previous.clone());
+    bind_organization(object, ctx, &previous, &mut status);
     let now =
         Time(jiff::Timestamp::try_from(ctx.clock.now()).unwrap_or_else(|_| jiff::Timestamp::now()));
     let generation = object.meta().generation;
@@ -140,7 +197,7 @@ pub async fn record<K: Managed, A: AirbyteApi>(
     let first_ready = was.is_none() && outcome.is_ready();
     let waiting = matches!(
         outcome.reason(),
-        Reason::WorkspaceNotReady | Reason::TemplateNotReady
+        Reason::WorkspaceNotReady | Reason::TemplateNotReady | Reason::OrganizationNotReady
     );
     if written.is_some() && was != is && !first_ready && !waiting {
         ctx.publish(
@@ -154,6 +211,28 @@ pub async fn record<K: Managed, A: AirbyteApi>(
         );
     }
     Ok(())
+}
+
+/// Which organization object `status` names, and the Airbyte organization it is bound to: the
+/// one it was bound to, else (once its external object exists) the one it acts for now.
+fn bind_organization<K: Managed, A: AirbyteApi>(
+    object: &K,
+    ctx: &Context<A>,
+    previous: &K::Status,
+    status: &mut K::Status,
+) where
+    K: Kind,
+{
+    let Some(request) = object.organization(&ctx.stores) else {
+        return;
+    };
+    let uid = object.uid().unwrap_or_default();
+    let bound = previous.organization_id().map(str::to_string).or_else(|| {
+        status
+            .external_id()
+            .and(ctx.memory.organization_id(&uid))
+    });
+    status.set_organization(request.key.status_name(), bound);
 }
 
 /// Writes the metadata the operator owns on `object` (finalizer, create intent) when that changes
@@ -171,8 +250,8 @@ pub async fn write_metadata<K: Managed, A: AirbyteApi>(
 }
 
 /// Whether `object` still carries the operator's finalizer (its deletion waits for us).
-fn guarded<K: Resource>(object: &K) -> bool {
-    object.finalizers().iter().any(|f| f == FINALIZER)
+fn guarded<K: Managed>(object: &K) -> bool {
+    object.finalizers().iter().any(|f| f == K::FINALIZER)
 }
 
 /// Lets a deleted object go: removes the operator's finalizer.
@@ -198,15 +277,54 @@ pub async fn finish_deletion<K: Kind, A: AirbyteApi>(
     Ok(Action::await_change())
 }
 
-/// Runs one reconcile of `object`: skips a stale cache, times it, and maps an error to its
-/// condition and retry (backoff for transient trouble; a slow retry for permanent errors).
+/// How long an object waits, quietly, for its organization to be checked by this process.
+const ORGANIZATION_WAIT: Duration = Duration::from_secs(2);
+
+/// Runs one reconcile of an object that acts for an organization: resolves the organization
+/// first ([`organization::resolve`]); an object it refuses stalls without any Airbyte call,
+/// one whose organization is not checked yet waits quietly (no write).
 pub async fn run<K, A, F, Fut>(
     object: Arc<K>,
     ctx: Arc<Context<A>>,
     body: F,
 ) -> Result<Action, Error>
 where
-    K: Managed,
+    K: Kind,
+    A: AirbyteApi,
+    F: FnOnce(Arc<K>, Arc<Context<A>>, Arc<Organization<A>>) -> Fut,
+    Fut: std::future::Future<Output = Result<Action, Error>>,
+{
+    run_unbound(object, ctx, |object, ctx| async move {
+        let uid = object.uid().unwrap_or_default();
+        match organization::resolve(object.as_ref(), &ctx) {
+            Some(Resolution::Resolved(organization)) => {
+                ctx.memory
+                    .note_organization_id(&uid, &organization.organization_id);
+                let action = body(object, ctx.clone(), organization).await?;
+                ctx.memory.succeeded(&uid);
+                Ok(action)
+            }
+            Some(Resolution::Wait) => Ok(Action::requeue(ORGANIZATION_WAIT)),
+            Some(Resolution::Refused(outcome)) => {
+                tracing::debug!(kind = K::KIND, name = %object.name_any(), reason = %outcome.reason(), "organization refused");
+                record(object.as_ref(), &ctx, &outcome, None).await?;
+                Ok(Action::requeue(ctx.config.drift_interval))
+            }
+            None => Ok(Action::await_change()),
+        }
+    })
+    .await
+}
+
+/// Runs one reconcile of `object`: skips a stale cache, times it, and maps an error to its
+/// condition and retry (backoff for transient trouble; a slow retry for permanent errors).
+pub async fn run_unbound<K, A, F, Fut>(
+    object: Arc<K>,
+    ctx: Arc<Context<A>>,
+    body: F,
+) -> Result<Action, Error>
+where
+    K: Kind,
     A: AirbyteApi,
     F: FnOnce(Arc<K>, Arc<Context<A>>) -> Fut,
     Fut: std::future::Future<Output = Result<Action, Error>>,
@@ -230,18 +348,51 @@ where
         .get_or_create(&KindLabels { kind: K::KIND })
         .observe(started.elapsed().as_secs_f64());
     match result {
-        Ok(action) => {
-            ctx.memory.succeeded(&uid);
-            Ok(action)
-        }
+        Ok(action) => Ok(action),
         Err(error) => Ok(failed(object.as_ref(), &ctx, &error).await),
     }
+}
+
+/// Airbyte refused an organization object's credentials while this object acted: the
+/// organization checks them afresh (woken now), and the object waits for it instead of
+/// stalling on its own (a revoked secret is one organization's problem, not one per object).
+fn organization_refused<K: Kind, A: AirbyteApi>(
+    object: &K,
+    ctx: &Context<A>,
+    error: &Error,
+) -> Option<Outcome> {
+    let Error::Airbyte(error) = error else {
+        return None;
+    };
+    let refusal = matches!(
+        error,
+        ApiError::Unauthorized { .. }
+            | ApiError::Forbidden { .. }
+            | ApiError::Validation { .. }
+            | ApiError::Rejected { .. }
+    );
+    if !(refusal && error.endpoint() == Some(Endpoint::ApplicationToken)) {
+        return None;
+    }
+    let key = object.organization(&ctx.stores)?.key;
+    organization::organization_object(&ctx.stores, &key)?;
+    ctx.organizations.mark_suspect(&key);
+    if let Some(waker) = &ctx.waker {
+        waker.wake(key.kind.as_str(), key.namespace.as_deref(), &key.name);
+    }
+    Some(Outcome::stalled(
+        Reason::OrganizationNotReady,
+        format!(
+            "Airbyte refused the credentials of {} ({error}); nothing more is sent for this object until the organization has checked them (see its status)",
+            key.describe()
+        ),
+    ))
 }
 
 /// A failed reconcile: its condition (with an Event if `Ready` changed), a metric, a log line,
 /// and the retry (backoff for transient trouble and deletions, slowly for a permanent error,
 /// never sooner than Airbyte's `Retry-After`).
-async fn failed<K: Managed, A: AirbyteApi>(object: &K, ctx: &Context<A>, error: &Error) -> Action {
+async fn failed<K: Kind, A: AirbyteApi>(object: &K, ctx: &Context<A>, error: &Error) -> Action {
     let uid = object.uid().unwrap_or_default();
     let deleting = object.meta().deletion_timestamp.is_some();
     let outcome = if deleting {
@@ -252,6 +403,8 @@ async fn failed<K: Managed, A: AirbyteApi>(object: &K, ctx: &Context<A>, error: 
                 object.describe()
             ),
         )
+    } else if let Some(outcome) = organization_refused(object, ctx, error) {
+        outcome
     } else {
         error.outcome(&object.describe())
     };

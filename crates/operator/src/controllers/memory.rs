@@ -38,8 +38,19 @@ pub struct RecordedSecret {
     pub token: StoredToken,
 }
 
+/// Who used an organization at the last count.
+#[derive(Clone, Debug)]
+pub struct Users {
+    pub at: Instant,
+    pub count: usize,
+    /// A few of them in words.
+    pub some: String,
+}
+
 #[derive(Clone, Debug, Default)]
 struct Record {
+    organization_id: Option<String>,
+    users: Option<Users>,
     failures: u32,
     not_before: Option<Instant>,
     next_drift: Option<Instant>,
@@ -187,6 +198,28 @@ impl Memory {
 
     pub fn record_secret(&self, workspace_uid: &str, secret: Option<RecordedSecret>) {
         self.write(workspace_uid, |r| r.secret = secret);
+    }
+
+    /// The Airbyte organization the object acted for in its last reconcile.
+    pub fn organization_id(&self, uid: &str) -> Option<String> {
+        self.read(uid, |r| r.organization_id.clone()).flatten()
+    }
+
+    pub fn note_organization_id(&self, uid: &str, organization_id: &str) {
+        self.write(uid, |r| {
+            if r.organization_id.as_deref() != Some(organization_id) {
+                r.organization_id = Some(organization_id.to_string());
+            }
+        });
+    }
+
+    /// An organization's users at its last count.
+    pub fn users(&self, uid: &str) -> Option<Users> {
+        self.read(uid, |r| r.users.clone()).flatten()
+    }
+
+    pub fn note_users(&self, uid: &str, users: Users) {
+        self.write(uid, |r| r.users = Some(users));
     }
 
     /// Drops everything about an object that is gone.

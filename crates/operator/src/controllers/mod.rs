@@ -16,6 +16,7 @@ pub mod external;
 pub mod intent;
 pub mod lifecycle;
 pub mod memory;
+pub mod organization;
 pub mod secret_values;
 pub mod source_template;
 pub mod status;
@@ -41,8 +42,13 @@ use self::context::{Context, Parts};
 use self::wiring::{Kinds, metadata};
 use crate::config::OperatorConfig;
 use crate::metrics::{ApiCallMetrics, Metrics};
+use self::organization::OrganizationKey;
+use self::organization::registry::{Connect, Organization, Organizations, Settings};
 use airbyte_client::{AirbyteApi, AirbyteClient, ClientConfig};
-use embedded_crds::{ConnectionTemplate, EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+use embedded_crds::{
+    AirbyteOrganization, ClusterAirbyteOrganization, ConnectionTemplate, EmbeddedSource,
+    EmbeddedWorkspace, SourceTemplate,
+};
 
 /// User agent of every request to Kubernetes.
 pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
@@ -73,26 +79,79 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let client = kube_client(&config.identity).await?;
-    let mut client_config = ClientConfig::new(
-        config.api_url.clone(),
-        config.organization_id.clone(),
-        config.credentials.clone(),
-    );
-    client_config.max_requests_per_second = config.max_requests_per_second;
-    client_config.allow_insecure_http = config.allow_insecure_http;
-    let airbyte = AirbyteClient::with_observer(
-        client_config,
-        Some(Arc::new(ApiCallMetrics(metrics.clone()))),
-    )
-    .map_err(|e| e.to_string())?;
-    run_with(client, airbyte, config, metrics, ready, shutdown).await
+    run_with(client, config, metrics, ready, shutdown).await
 }
 
-/// Runs the controllers with a given Kubernetes client and Airbyte API until `shutdown`
-/// resolves; in-flight work then has [`GRACEFUL_SHUTDOWN`] to finish.
-pub async fn run_with<A: AirbyteApi>(
+/// Runs the controllers with a given Kubernetes client, acting for every organization over
+/// HTTP, until `shutdown` resolves.
+pub async fn run_with(
     client: Client,
-    airbyte: A,
+    config: OperatorConfig,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let connect = http_connect(metrics.clone());
+    let fallback = flags_organization(&config, &connect)?;
+    let organizations = Organizations::new(connect, fallback);
+    run_for(client, organizations, config, metrics, ready, shutdown).await
+}
+
+/// Builds each organization's HTTP client, its calls counted under the organization's label.
+pub fn http_connect(metrics: Arc<Metrics>) -> Connect<AirbyteClient> {
+    Arc::new(move |settings: &Settings| {
+        let mut config = ClientConfig::new(
+            settings.api_url.clone(),
+            settings.organization_id.clone(),
+            settings.credentials.clone(),
+        );
+        config.max_requests_per_second = settings.requests_per_second;
+        config.burst = settings.burst;
+        config.allow_insecure_http = true;
+        let observer = ApiCallMetrics {
+            metrics: metrics.clone(),
+            organization: settings.key.label(),
+        };
+        AirbyteClient::with_observer(config, Some(Arc::new(observer))).map_err(|e| e.to_string())
+    })
+}
+
+/// The organization the flags describe (`--organization-id`, the credentials in the
+/// environment), standing in for `ClusterAirbyteOrganization/default` when no such object
+/// exists.
+pub fn flags_organization<A>(
+    config: &OperatorConfig,
+    connect: &Connect<A>,
+) -> Result<Option<Arc<Organization<A>>>, String> {
+    let (Some(organization_id), Some(credentials)) = (&config.organization_id, &config.credentials)
+    else {
+        return Ok(None);
+    };
+    let settings = Settings {
+        key: OrganizationKey::cluster(embedded_crds::DEFAULT_ORGANIZATION),
+        organization_id: organization_id.to_lowercase(),
+        api_url: config.api_url.clone(),
+        credentials: credentials.clone(),
+        requests_per_second: config.max_requests_per_second,
+        burst: None,
+    };
+    let airbyte = connect(&settings)?;
+    Ok(Some(Arc::new(Organization {
+        key: settings.key,
+        organization_id: settings.organization_id,
+        region: None,
+        airbyte,
+        fingerprint: 0,
+        credentials: settings.credentials,
+        credentials_version: String::new(),
+    })))
+}
+
+/// Runs the controllers with a given Kubernetes client and organizations until `shutdown`
+/// resolves; in-flight work then has [`GRACEFUL_SHUTDOWN`] to finish.
+pub async fn run_for<A: AirbyteApi>(
+    client: Client,
+    organizations: Organizations<A>,
     config: OperatorConfig,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
@@ -104,10 +163,12 @@ pub async fn run_with<A: AirbyteApi>(
     kinds.register::<SourceTemplate>();
     kinds.register::<EmbeddedSource>();
     kinds.register::<ConnectionTemplate>();
+    kinds.register::<ClusterAirbyteOrganization>();
+    kinds.register::<AirbyteOrganization>();
 
     let work = operate(
         client,
-        airbyte,
+        organizations,
         config,
         metrics,
         ready,
@@ -130,7 +191,7 @@ pub async fn run_with<A: AirbyteApi>(
 /// Start-up (CRDs, caches) and the controllers, each step abandoned as soon as a stop is asked.
 async fn operate<A: AirbyteApi>(
     client: Client,
-    airbyte: A,
+    organizations: Organizations<A>,
     config: OperatorConfig,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
@@ -145,7 +206,7 @@ async fn operate<A: AirbyteApi>(
     let metadata = Metadata::new(&config);
     let mut stores = kinds.stores.clone();
     metadata.fill(&mut stores);
-    let ctx = context(client, airbyte, config, metrics, &mut kinds, stores.clone());
+    let ctx = context(client, organizations, config, metrics, &mut kinds, stores.clone());
     let mut started = kinds.start(ctx.clone(), shutdown.clone());
     let caches = metadata.caches();
     started
@@ -175,7 +236,7 @@ async fn operate<A: AirbyteApi>(
 /// The shared context of a running operator.
 fn context<A: AirbyteApi>(
     client: Client,
-    airbyte: A,
+    organizations: Organizations<A>,
     config: OperatorConfig,
     metrics: Arc<Metrics>,
     kinds: &mut Kinds<A>,
@@ -192,7 +253,7 @@ fn context<A: AirbyteApi>(
         clock: Arc::new(clock::SystemClock),
         waker: Some(Arc::new(kinds.take_wakers())),
     };
-    Arc::new(Context::new(client, airbyte, config, parts))
+    Arc::new(Context::new(client, organizations, config, parts))
 }
 
 /// The Secret and Namespace metadata caches, before their watches run: Secrets of the watched

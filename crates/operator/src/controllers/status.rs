@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use embedded_crds::{CREATE_PENDING, FINALIZER, MANAGER};
+use super::lifecycle::Managed;
+use embedded_crds::{CREATE_PENDING, MANAGER};
 
 /// The field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = MANAGER;
@@ -59,9 +60,9 @@ pub struct OwnedMetadata {
 
 impl OwnedMetadata {
     /// What the object carries now.
-    pub fn of<K: Resource>(object: &K) -> OwnedMetadata {
+    pub fn of<K: Managed>(object: &K) -> OwnedMetadata {
         OwnedMetadata {
-            finalizer: object.finalizers().iter().any(|f| f == FINALIZER),
+            finalizer: object.finalizers().iter().any(|f| f == K::FINALIZER),
             create_pending: object.annotations().get(CREATE_PENDING).cloned(),
         }
     }
@@ -76,13 +77,13 @@ pub async fn apply_metadata<K>(
     desired: &OwnedMetadata,
 ) -> Result<Option<String>, kube::Error>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    K: Managed,
 {
     if OwnedMetadata::of(object) == *desired {
         return Ok(None);
     }
     let finalizers: Vec<&str> = if desired.finalizer {
-        vec![FINALIZER]
+        vec![K::FINALIZER]
     } else {
         Vec::new()
     };

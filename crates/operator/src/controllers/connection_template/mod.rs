@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 
 use self::desired::Desired;
 use self::schedule::Schedule;
-use super::context::Context;
 use super::error::Error;
 use super::events::EventAction;
 use super::external::Events;
@@ -74,6 +73,10 @@ impl Template for ConnectionTemplate {
         self.spec.deletion_policy
     }
 
+    fn organization_ref(&self) -> Option<&embedded_crds::OrganizationRef> {
+        self.spec.organization_ref.as_ref()
+    }
+
     fn record_check(status: &mut ConnectionTemplateStatus, schedule: &Schedule) {
         status.schedule_description = schedule.description();
     }
@@ -127,7 +130,7 @@ impl Template for ConnectionTemplate {
 
     async fn check<A: AirbyteApi>(
         &self,
-        ctx: &Context<A>,
+        airbyte: &A,
         desired: &Desired,
         changed: bool,
     ) -> Result<Schedule, Error> {
@@ -135,7 +138,7 @@ impl Template for ConnectionTemplate {
             .status
             .as_ref()
             .and_then(|s| s.schedule_description.clone());
-        schedule::check(ctx, desired, changed, known).await
+        schedule::check(airbyte, desired, changed, known).await
     }
 
     fn stall(schedule: &Schedule, desired: &Desired) -> Option<(Reason, String)> {

@@ -3,7 +3,6 @@
 //! anything is read or written.
 
 use super::desired::Desired;
-use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use airbyte_client::AirbyteApi;
 use embedded_crds::conditions::Reason;
@@ -53,7 +52,7 @@ impl Schedule {
 /// Asks Airbyte about the cron expression when it may have changed (`known`: the description in
 /// status).
 pub async fn check<A: AirbyteApi>(
-    ctx: &Context<A>,
+    airbyte: &A,
     desired: &Desired,
     changed: bool,
     known: Option<String>,
@@ -64,7 +63,7 @@ pub async fn check<A: AirbyteApi>(
     if !changed && known.is_some() {
         return Ok(Schedule::Known(known));
     }
-    let described = ctx.airbyte.describe_cron(expression).await?;
+    let described = airbyte.describe_cron(expression).await?;
     Ok(if described.is_valid {
         Schedule::Valid {
             description: described.description,

@@ -36,6 +36,7 @@ pub struct Applied {
 pub async fn act<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
+    airbyte: &A,
     observation: &Observation,
     plan: Plan,
 ) -> Result<Applied, Error> {
@@ -60,13 +61,13 @@ pub async fn act<A: AirbyteApi>(
         }),
         Plan::Create { replaces } => {
             let (seen, token) = read(observation)?;
-            create(ctx, seen, &token, replaces, &source.spec.workspace_ref.name).await
+            create(airbyte, seen, &token, replaces, &source.spec.workspace_ref.name).await
         }
         Plan::Update { id, origin, update } => {
             let (_, token) = read(observation)?;
             let mut notes = EVENTS.origin(&id, origin);
             if let Some(update) = update {
-                ctx.airbyte.update_source(&token, &id, &update).await?;
+                airbyte.update_source(&token, &id, &update).await?;
                 notes.push(EVENTS.updated(&id));
             }
             Ok(Applied {
@@ -110,14 +111,13 @@ fn read(observation: &Observation) -> Result<(&Seen, BearerToken), Error> {
 }
 
 async fn create<A: AirbyteApi>(
-    ctx: &Context<A>,
+    airbyte: &A,
     seen: &Seen,
     token: &BearerToken,
     replaces: Option<String>,
     workspace: &str,
 ) -> Result<Applied, Error> {
-    let created = ctx
-        .airbyte
+    let created = airbyte
         .create_source(token, &seen.desired.create_request())
         .await?;
     let detail = format!(" in workspace {workspace}");

@@ -20,14 +20,16 @@ use embedded_crds::{EmbeddedSource, EmbeddedWorkspace};
 pub async fn run<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
+    airbyte: &A,
 ) -> Result<Action, Error> {
-    finish_deletion(source, ctx, delete_external(source, ctx)).await
+    finish_deletion(source, ctx, delete_external(source, ctx, airbyte)).await
 }
 
 /// Deletes the Airbyte source unless the policy is `Orphan`.
 async fn delete_external<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
+    airbyte: &A,
 ) -> Result<(), Error> {
     if !super::deletes_in_airbyte(source) {
         return Ok(());
@@ -49,18 +51,18 @@ async fn delete_external<A: AirbyteApi>(
     else {
         return Ok(());
     };
-    let Some(token) = token(ctx, workspace.as_deref(), &workspace_id).await? else {
+    let Some(token) = token(ctx, airbyte, workspace.as_deref(), &workspace_id).await? else {
         return Ok(());
     };
     let name = super::source_name(source);
     let reader = Sources {
-        airbyte: &ctx.airbyte,
+        airbyte,
         token: &token,
         workspace_id: &workspace_id,
         name: &name,
     };
     if let Some(id) = made_by(&reader, status.source_id, intent).await? {
-        ctx.airbyte.delete_source(&token, &id).await?;
+        airbyte.delete_source(&token, &id).await?;
         ctx.publish(source, EVENTS.deleted(&id));
     }
     Ok(())
@@ -70,6 +72,7 @@ async fn delete_external<A: AirbyteApi>(
 /// Airbyte workspace's name; `None` when the Airbyte workspace is gone (and its sources with it).
 async fn token<A: AirbyteApi>(
     ctx: &Context<A>,
+    airbyte: &A,
     workspace: Option<&EmbeddedWorkspace>,
     workspace_id: &str,
 ) -> Result<Option<BearerToken>, Error> {
@@ -78,9 +81,9 @@ async fn token<A: AirbyteApi>(
     {
         return Ok(Some(token));
     }
-    match ctx.airbyte.get_workspace(workspace_id).await {
+    match airbyte.get_workspace(workspace_id).await {
         Ok(found) => Ok(Some(
-            ctx.airbyte
+            airbyte
                 .mint_scoped_token(&found.name, None)
                 .await?
                 .token,

@@ -12,18 +12,21 @@ mod record;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 
-use super::context::Context;
+use super::context::{Context, Stores};
+use super::organization::registry::Organization;
+use super::organization::{self, rules::Request};
 use super::error::Error;
 use super::lifecycle::{self, managed};
 use super::wiring::{Kind, Relations, hash_of, those};
 use airbyte_client::{AirbyteApi, ApiError, Endpoint};
 use embedded_crds::{
-    ConnectionTemplate, DeletionPolicy, EmbeddedSource, EmbeddedSourceStatus, EmbeddedWorkspace,
+    AirbyteOrganization, ClusterAirbyteOrganization, ConnectionTemplate, DeletionPolicy, EmbeddedSource, EmbeddedSourceStatus, EmbeddedWorkspace,
     SourceTemplate,
 };
 
@@ -39,11 +42,11 @@ impl Kind for EmbeddedSource {
         source: Arc<Self>,
         ctx: Arc<Context<A>>,
     ) -> Result<Action, Error> {
-        lifecycle::run(source, ctx, |source, ctx| async move {
+        lifecycle::run(source, ctx, |source, ctx, organization| async move {
             let result = if source.metadata.deletion_timestamp.is_some() {
-                cleanup::run(&source, &ctx).await
+                cleanup::run(&source, &ctx, &organization.airbyte).await
             } else {
-                apply(&source, &ctx).await
+                apply(&source, &ctx, &organization).await
             };
             refused_token(&source, &ctx, result)
         })
@@ -70,6 +73,12 @@ impl Kind for EmbeddedSource {
             })
         });
         relations.watch::<ConnectionTemplate>(|_, sources, _| those(sources, |_| true));
+        relations.watch::<ClusterAirbyteOrganization>(organization::users_of);
+        relations.watch::<AirbyteOrganization>(organization::users_of);
+        relations.watch::<PartialObjectMeta<Namespace>>(|namespace, sources, _| {
+            let name = namespace.name_any();
+            those(sources, |s| s.namespace().as_deref() == Some(name.as_str()))
+        });
         relations.watch::<PartialObjectMeta<Secret>>(|secret, sources, _| {
             let (namespace, name) = (secret.namespace(), secret.name_any());
             those(sources, |s| {
@@ -82,16 +91,38 @@ impl Kind for EmbeddedSource {
         });
     }
 
+    /// Its own reference, else its workspace's organization (it acts for that one), else the
+    /// default.
+    fn organization(&self, stores: &Stores) -> Option<Request> {
+        let namespace = self.namespace().unwrap_or_default();
+        let reference = self.spec.organization_ref.clone().or_else(|| {
+            stores
+                .of::<EmbeddedWorkspace>()
+                .get(&ObjectRef::new(&self.spec.workspace_ref.name).within(&namespace))
+                .and_then(|w| w.spec.organization_ref.clone())
+        });
+        let mut request = organization::request(reference.as_ref(), Some(&namespace));
+        request.defaulted = reference.is_none();
+        Some(request)
+    }
+
     fn published(&self) -> Option<u64> {
         let status = self.status.as_ref()?;
-        Some(hash_of(status.source_id.as_ref()))
+        Some(hash_of((
+            status.source_id.as_ref(),
+            self.spec.organization_ref.as_ref(),
+        )))
     }
 }
 
-async fn apply<A: AirbyteApi>(source: &EmbeddedSource, ctx: &Context<A>) -> Result<Action, Error> {
-    let observation = observe::observe(source, ctx).await?;
+async fn apply<A: AirbyteApi>(
+    source: &EmbeddedSource,
+    ctx: &Context<A>,
+    organization: &Organization<A>,
+) -> Result<Action, Error> {
+    let observation = observe::observe(source, ctx, organization).await?;
     let plan = plan::plan(source, &observation);
-    let applied = act::act(source, ctx, &observation, plan).await?;
+    let applied = act::act(source, ctx, &organization.airbyte, &observation, plan).await?;
     record::record(source, ctx, &observation, applied).await
 }
 

@@ -17,6 +17,8 @@ use crate::controllers::error::Error;
 use crate::controllers::external::{Lookup, Reader, look_up};
 use crate::controllers::intent;
 use crate::controllers::memory::CachedToken;
+use crate::controllers::organization::OrganizationKey;
+use crate::controllers::organization::registry::Organization;
 use crate::controllers::secret_values::{cached_versions, config_hash, resolve};
 use crate::controllers::wiring::hash_of;
 use airbyte_client::models::Source;
@@ -77,8 +79,9 @@ struct Dependencies {
 pub async fn observe<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
+    organization: &Organization<A>,
 ) -> Result<Observation, Error> {
-    let dependencies = match dependencies(source, ctx) {
+    let dependencies = match dependencies(source, ctx, &organization.key) {
         Ok(found) => found,
         Err(observation) => return Ok(*observation),
     };
@@ -88,7 +91,11 @@ pub async fn observe<A: AirbyteApi>(
     let namespace = source.namespace().unwrap_or_default();
     let uid = source.uid().unwrap_or_default();
     let status = source.status.clone().unwrap_or_default();
-    let matched = super::plan::selected_templates(source, &ctx.stores.of::<ConnectionTemplate>());
+    let matched = super::plan::selected_templates(
+        source,
+        &ctx.stores.of::<ConnectionTemplate>(),
+        &organization.key,
+    );
     let inputs = ctx
         .stores
         .secrets_in(&namespace)
@@ -118,7 +125,7 @@ pub async fn observe<A: AirbyteApi>(
             inputs,
         });
     }
-    let mut seen = seen(source, ctx, dependencies, inputs).await?;
+    let mut seen = seen(source, ctx, &organization.airbyte, dependencies, inputs).await?;
     seen.connection_templates = matched;
     Ok(Observation::Seen(Box::new(seen)))
 }
@@ -126,6 +133,7 @@ pub async fn observe<A: AirbyteApi>(
 async fn seen<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
+    airbyte: &A,
     dependencies: Dependencies,
     inputs: Option<u64>,
 ) -> Result<Seen, Error> {
@@ -163,7 +171,7 @@ async fn seen<A: AirbyteApi>(
     };
     let token = workspace_token(ctx, &dependencies.workspace, &dependencies.workspace_id).await?;
     let known = status.source_id.clone().filter(|_| same_workspace);
-    seen.external = read_external(source, ctx, &token, known, &seen).await?;
+    seen.external = read_external(source, airbyte, &token, known, &seen).await?;
     seen.token = Some(token);
     ctx.drift_checked(&uid);
     Ok(seen)
@@ -198,13 +206,13 @@ async fn declared<A: AirbyteApi>(
 
 async fn read_external<A: AirbyteApi>(
     source: &EmbeddedSource,
-    ctx: &Context<A>,
+    airbyte: &A,
     token: &BearerToken,
     known: Option<String>,
     seen: &Seen,
 ) -> Result<Lookup<Source>, Error> {
     let reader = Sources {
-        airbyte: &ctx.airbyte,
+        airbyte,
         token,
         workspace_id: &seen.desired.workspace_id,
         name: &seen.desired.name,
@@ -242,9 +250,25 @@ impl<A: AirbyteApi> Reader for Sources<'_, A> {
 fn dependencies<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
+    organization: &OrganizationKey,
 ) -> Result<Dependencies, Box<Observation>> {
     let (workspace, workspace_id) = workspace_dependency(source, ctx)?;
-    let template_id = template_dependency(source, ctx)?;
+    let acts_for = OrganizationKey::of(
+        workspace.spec.organization_ref.as_ref(),
+        workspace.metadata.namespace.as_deref(),
+    );
+    if acts_for != *organization {
+        return Err(Box::new(Observation::Invalid {
+            reason: Reason::OrganizationMismatch,
+            message: format!(
+                "spec.organizationRef names {}, but EmbeddedWorkspace {} acts for {}: an EmbeddedSource acts for its workspace's organization; remove spec.organizationRef, or make it name that one",
+                organization.describe(),
+                source.spec.workspace_ref.name,
+                acts_for.describe()
+            ),
+        }));
+    }
+    let template_id = template_dependency(source, ctx, organization)?;
     Ok(Dependencies {
         workspace,
         workspace_id,
@@ -293,6 +317,7 @@ fn workspace_dependency<A: AirbyteApi>(
 fn template_dependency<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
+    organization: &OrganizationKey,
 ) -> Result<String, Box<Observation>> {
     let reference = match (
         &source.spec.source_template_ref,
@@ -317,6 +342,18 @@ fn template_dependency<A: AirbyteApi>(
             format!("SourceTemplate {} does not exist yet", reference.name),
         ));
     };
+    let belongs_to = OrganizationKey::of(template.spec.organization_ref.as_ref(), None);
+    if belongs_to != *organization {
+        return Err(Box::new(Observation::Invalid {
+            reason: Reason::OrganizationMismatch,
+            message: format!(
+                "SourceTemplate {} belongs to {}, not to {} that this source acts for: use a template of the same organization",
+                reference.name,
+                belongs_to.describe(),
+                organization.describe()
+            ),
+        }));
+    }
     let status = template.status.clone().unwrap_or_default();
     match (
         &status.template_id,

@@ -95,6 +95,7 @@ pub fn selects(wanted: &[String], mode: embedded_crds::TagMode, have: &[String])
 pub fn selected_templates(
     source: &EmbeddedSource,
     templates: &kube::runtime::reflector::Store<embedded_crds::ConnectionTemplate>,
+    organization: &crate::controllers::organization::OrganizationKey,
 ) -> Vec<String> {
     let filter = source
         .spec
@@ -105,6 +106,10 @@ pub fn selected_templates(
         .state_filter(|t| {
             t.metadata.deletion_timestamp.is_none()
                 && selects(&filter.tags, filter.mode(), &t.spec.tags)
+                && crate::controllers::organization::OrganizationKey::of(
+                    t.spec.organization_ref.as_ref(),
+                    None,
+                ) == *organization
         })
         .iter()
         .filter_map(|t| t.metadata.name.clone())

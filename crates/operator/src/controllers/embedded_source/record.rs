@@ -47,6 +47,8 @@ pub async fn record<A: AirbyteApi>(
             .or(previous.last_handled_reconcile_at),
         observed_generation: source.meta().generation,
         conditions: Vec::new(),
+        organization: None,
+        organization_id: None,
     };
     let message = format!(
         "source {:?} is Airbyte source {id} in workspace {}",

@@ -17,6 +17,7 @@ use crate::controllers::error::Error;
 use crate::controllers::events::{EventAction, EventReason, Note};
 use crate::controllers::lifecycle::write_metadata;
 use crate::controllers::memory::{CachedToken, RecordedSecret};
+use crate::controllers::organization::registry::Organization;
 use crate::controllers::status::{FIELD_MANAGER, OwnedMetadata};
 use airbyte_client::models::{UpdateWorkspace, WidgetTokenRequest, WorkspaceStatus};
 use airbyte_client::{AirbyteApi, BearerToken, ScopedToken};
@@ -41,9 +42,11 @@ pub struct Applied {
 pub async fn act<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
     ctx: &Context<A>,
+    organization: &Organization<A>,
     observation: &Observation,
     plan: Plan,
 ) -> Result<Applied, Error> {
+    let airbyte = &organization.airbyte;
     let mut metadata = OwnedMetadata::of(workspace);
     // The finalizer guards external deletion only with the Delete policy.
     metadata.finalizer = workspace.spec.deletion_policy == Some(DeletionPolicy::Delete);
@@ -56,23 +59,25 @@ pub async fn act<A: AirbyteApi>(
         Plan::Nothing => Ok(Applied::default()),
         Plan::SetStatus(status) => {
             let id = observation.basis.known_id.clone().unwrap_or_default();
-            let note = set_status(ctx, &id, status, &observation.basis.workspace_name).await?;
+            let note = set_status(airbyte, &id, status, &observation.basis.workspace_name).await?;
             Ok(Applied {
                 notes: vec![note],
                 ..Applied::default()
             })
         }
-        Plan::Mint { reason, suspend } => mint(workspace, ctx, observation, reason, suspend).await,
+        Plan::Mint { reason, suspend } => {
+            mint(workspace, ctx, airbyte, observation, reason, suspend).await
+        }
     }
 }
 
 async fn set_status<A: AirbyteApi>(
-    ctx: &Context<A>,
+    airbyte: &A,
     id: &str,
     status: WorkspaceStatus,
     name: &str,
 ) -> Result<Note, Error> {
-    ctx.airbyte
+    airbyte
         .update_workspace(id, &UpdateWorkspace::status(status))
         .await?;
     let inactive = status == WorkspaceStatus::Inactive;
@@ -93,6 +98,7 @@ async fn set_status<A: AirbyteApi>(
 async fn mint<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
     ctx: &Context<A>,
+    airbyte: &A,
     observation: &Observation,
     reason: MintReason,
     suspend: bool,
@@ -100,11 +106,10 @@ async fn mint<A: AirbyteApi>(
     let basis = &observation.basis;
     tracing::debug!(reason = reason.as_str(), "about to mint");
     let minted_at = ctx.clock.now();
-    let scoped = ctx
-        .airbyte
+    let scoped = airbyte
         .mint_scoped_token(&basis.workspace_name, Some(&basis.region))
         .await?;
-    let widget = mint_widget(workspace, ctx, observation).await?;
+    let widget = mint_widget(workspace, airbyte, observation).await?;
     write_secret(
         workspace,
         ctx,
@@ -124,7 +129,7 @@ async fn mint<A: AirbyteApi>(
     if suspend && basis.known_id.as_deref() != Some(scoped.workspace_id.as_str()) {
         notes.push(
             set_status(
-                ctx,
+                airbyte,
                 &scoped.workspace_id,
                 WorkspaceStatus::Inactive,
                 &basis.workspace_name,
@@ -181,7 +186,7 @@ fn mint_notes(basis: &super::observe::Basis, reason: MintReason, recreated: bool
 
 async fn mint_widget<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
-    ctx: &Context<A>,
+    airbyte: &A,
     observation: &Observation,
 ) -> Result<Option<BearerToken>, Error> {
     let Some(widget) = &workspace.spec.widget else {
@@ -198,7 +203,7 @@ async fn mint_widget<A: AirbyteApi>(
         selected_connection_template_tags: connection.tags.clone(),
         selected_connection_template_tags_mode: tag_mode(connection.mode()),
     };
-    Ok(Some(ctx.airbyte.mint_widget_token(&request).await?))
+    Ok(Some(airbyte.mint_widget_token(&request).await?))
 }
 
 /// Writes the token Secret: a plain create when none is cached (so the RBAC `create` verb shows

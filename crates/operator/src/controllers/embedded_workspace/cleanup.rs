@@ -11,20 +11,23 @@ use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::events::{EventAction, EventReason, Note};
 use crate::controllers::lifecycle::finish_deletion;
+use crate::controllers::organization::registry::Organization;
 use airbyte_client::AirbyteApi;
 use embedded_crds::{DeletionPolicy, EmbeddedWorkspace};
 
 pub async fn run<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
     ctx: &Context<A>,
+    organization: &Organization<A>,
 ) -> Result<Action, Error> {
-    finish_deletion(workspace, ctx, delete(workspace, ctx)).await
+    finish_deletion(workspace, ctx, delete(workspace, ctx, organization)).await
 }
 
 /// Deletes the Airbyte workspace with the `Delete` policy (the default is `Orphan`).
 async fn delete<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
     ctx: &Context<A>,
+    organization: &Organization<A>,
 ) -> Result<(), Error> {
     if workspace.spec.deletion_policy != Some(DeletionPolicy::Delete) {
         return Ok(());
@@ -32,7 +35,7 @@ async fn delete<A: AirbyteApi>(
     let Some(id) = workspace_id(workspace, ctx).await? else {
         return Ok(());
     };
-    ctx.airbyte.delete_workspace(&id).await?;
+    organization.airbyte.delete_workspace(&id).await?;
     let name = workspace
         .status
         .as_ref()

@@ -21,15 +21,17 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
-use super::context::Context;
+use super::context::{Context, Stores};
+use super::organization::{self, rules::Request};
 use super::error::Error;
 use super::lifecycle::{self, managed};
 use super::wiring::{Kind, Relations, hash_of, those};
 use airbyte_client::AirbyteApi;
 use embedded_crds::conditions::is_ready;
-use embedded_crds::{EmbeddedWorkspace, EmbeddedWorkspaceStatus};
+use embedded_crds::{
+    AirbyteOrganization, ClusterAirbyteOrganization, EmbeddedWorkspace, EmbeddedWorkspaceStatus,
+};
 
-pub use observe::region_id;
 
 managed!(
     EmbeddedWorkspace,
@@ -43,19 +45,20 @@ impl Kind for EmbeddedWorkspace {
         workspace: Arc<Self>,
         ctx: Arc<Context<A>>,
     ) -> Result<Action, Error> {
-        lifecycle::run(workspace, ctx, |workspace, ctx| async move {
+        lifecycle::run(workspace, ctx, |workspace, ctx, organization| async move {
             if workspace.metadata.deletion_timestamp.is_some() {
-                return cleanup::run(&workspace, &ctx).await;
+                return cleanup::run(&workspace, &ctx, &organization).await;
             }
-            let observation = observe::observe(&workspace, &ctx).await?;
+            let observation = observe::observe(&workspace, &ctx, &organization).await?;
             let plan = plan::plan(&observation);
-            let applied = act::act(&workspace, &ctx, &observation, plan).await?;
+            let applied = act::act(&workspace, &ctx, &organization, &observation, plan).await?;
             record::record(&workspace, &ctx, &observation, applied).await
         })
         .await
     }
 
-    /// Its token Secret changed or went away; its namespace's labels (the name policy) changed.
+    /// Its token Secret changed or went away; its namespace's labels (the name policy, an
+    /// organization's namespace rules) changed; its organization changed.
     fn relations(relations: &mut Relations<Self>) {
         relations.watch::<PartialObjectMeta<Secret>>(|secret, _, _| {
             let namespace = secret.namespace().unwrap_or_default();
@@ -74,6 +77,15 @@ impl Kind for EmbeddedWorkspace {
                 w.namespace().as_deref() == Some(name.as_str())
             })
         });
+        relations.watch::<ClusterAirbyteOrganization>(organization::users_of);
+        relations.watch::<AirbyteOrganization>(organization::users_of);
+    }
+
+    fn organization(&self, _stores: &Stores) -> Option<Request> {
+        Some(organization::request(
+            self.spec.organization_ref.as_ref(),
+            Some(&self.namespace().unwrap_or_default()),
+        ))
     }
 
     fn published(&self) -> Option<u64> {
@@ -81,6 +93,7 @@ impl Kind for EmbeddedWorkspace {
         Some(hash_of((
             is_ready(&status.conditions),
             status.workspace_id.as_ref(),
+            self.spec.organization_ref.as_ref(),
         )))
     }
 

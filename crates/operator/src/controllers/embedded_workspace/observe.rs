@@ -16,6 +16,7 @@ use crate::config::WorkspaceNamePolicy;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::memory::{CachedToken, RecordedSecret, StoredToken};
+use crate::controllers::organization::registry::Organization;
 use airbyte_client::models::WorkspaceStatus;
 use airbyte_client::{AirbyteApi, ApiError, BearerToken};
 use embedded_crds::conditions::Outcome;
@@ -87,32 +88,35 @@ pub struct Observation {
     pub checks: Checks,
 }
 
-pub fn region_id(workspace: &EmbeddedWorkspace) -> String {
+/// The region the workspace is created in: its own, else its organization's default, else US.
+pub fn region_id(workspace: &EmbeddedWorkspace, organization_default: Option<&str>) -> String {
     match (&workspace.spec.region_id, workspace.spec.region) {
         (Some(id), _) => id.clone(),
         (None, Some(region)) => region.id().to_string(),
-        (None, None) => REGION_US.to_string(),
+        (None, None) => organization_default.unwrap_or(REGION_US).to_string(),
     }
 }
 
 pub async fn observe<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
     ctx: &Context<A>,
+    organization: &Organization<A>,
 ) -> Result<Observation, Error> {
-    let basis = basis(workspace, ctx).await?;
+    let basis = basis(workspace, ctx, organization).await?;
     let reads = plan::reads(&basis);
     let _routine = if reads.routine {
         ctx.routine.acquire().await.ok()
     } else {
         None
     };
-    let checks = check(ctx, &basis, reads).await?;
+    let checks = check(&organization.airbyte, ctx, &basis, reads).await?;
     Ok(Observation { basis, checks })
 }
 
 async fn basis<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
     ctx: &Context<A>,
+    organization: &Organization<A>,
 ) -> Result<Basis, Error> {
     let namespace = workspace.namespace().unwrap_or_default();
     let uid = workspace.uid().unwrap_or_default();
@@ -122,7 +126,7 @@ async fn basis<A: AirbyteApi>(
         &workspace.name_any(),
         workspace.spec.workspace_name.as_deref(),
     );
-    let region = region_id(workspace);
+    let region = region_id(workspace, organization.region.as_deref());
     let widget = workspace
         .spec
         .widget
@@ -131,7 +135,7 @@ async fn basis<A: AirbyteApi>(
         .unwrap_or_default();
     let settings_hash = token_secret::settings_hash(&[&workspace_name, &region, &widget]);
     let secret_name = super::token_secret_name(workspace);
-    let naming = claims_problem(workspace, ctx, &namespace, &workspace_name, &status);
+    let naming = claims_problem(workspace, ctx, organization, &workspace_name, &status);
     let (secret, secret_cached) = if naming.is_some() {
         (SecretState::Missing, false)
     } else {
@@ -171,10 +175,31 @@ async fn basis<A: AirbyteApi>(
 fn claims_problem<A: AirbyteApi>(
     workspace: &EmbeddedWorkspace,
     ctx: &Context<A>,
-    namespace: &str,
+    organization: &Organization<A>,
     workspace_name: &str,
     status: &embedded_crds::EmbeddedWorkspaceStatus,
 ) -> Option<Outcome> {
+    let namespace = &workspace.namespace().unwrap_or_default();
+    let fallback = ctx.organizations.fallback();
+    // Names are unique per Airbyte organization: only workspaces acting for the same one
+    // (by id: two organization objects may name one organization) are rivals.
+    let same_organization = |w: &EmbeddedWorkspace| {
+        w.status
+            .as_ref()
+            .and_then(|s| s.organization_id.clone())
+            .or_else(|| {
+                let key = crate::controllers::organization::OrganizationKey::of(
+                    w.spec.organization_ref.as_ref(),
+                    w.meta().namespace.as_deref(),
+                );
+                crate::controllers::organization::organization_id_of(
+                    &ctx.stores,
+                    fallback.as_deref(),
+                    &key,
+                )
+            })
+            .is_none_or(|id| id.eq_ignore_ascii_case(&organization.organization_id))
+    };
     let allows_any = ctx.config.workspace_name_policy == WorkspaceNamePolicy::Any
         || ctx
             .stores
@@ -193,6 +218,7 @@ fn claims_problem<A: AirbyteApi>(
                     workspace_name,
                 )
                 && w.uid() != workspace.uid()
+                && same_organization(w)
         })
         .iter()
         .map(|w| claim(w))
@@ -335,6 +361,7 @@ fn remember<A: AirbyteApi>(
 
 /// The Airbyte reads the plan needs.
 async fn check<A: AirbyteApi>(
+    airbyte: &A,
     ctx: &Context<A>,
     basis: &Basis,
     reads: Reads,
@@ -344,7 +371,7 @@ async fn check<A: AirbyteApi>(
         && let Some(id) = &basis.known_id
     {
         checks.token = Some(match ctx.memory.token(&basis.uid) {
-            Some(cached) => match ctx.airbyte.scoped_token_info(&cached.token).await {
+            Some(cached) => match airbyte.scoped_token_info(&cached.token).await {
                 Ok(info) if info.workspace_id == *id => TokenCheck::Valid,
                 Ok(_) | Err(ApiError::NotFound { .. }) => TokenCheck::WorkspaceGone,
                 Err(ApiError::Unauthorized { .. } | ApiError::Forbidden { .. }) => {
@@ -360,7 +387,7 @@ async fn check<A: AirbyteApi>(
     if reads.check_status
         && let Some(id) = &basis.known_id
     {
-        checks.airbyte_status = Some(match ctx.airbyte.get_workspace(id).await {
+        checks.airbyte_status = Some(match airbyte.get_workspace(id).await {
             Ok(found) => Some(found.status),
             Err(ApiError::NotFound { .. }) => None,
             Err(error) => return Err(error.into()),
@@ -368,8 +395,7 @@ async fn check<A: AirbyteApi>(
         ctx.drift_checked(&basis.uid);
     }
     if plan::needs_name_check(basis, &checks) {
-        let found = ctx
-            .airbyte
+        let found = airbyte
             .find_workspaces_named(&basis.workspace_name)
             .await?;
         checks.same_named = Some(found.into_iter().map(|w| w.id).collect());

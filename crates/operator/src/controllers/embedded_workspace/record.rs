@@ -121,6 +121,7 @@ fn status_fields(
             .or(previous.last_handled_reconcile_at),
         observed_generation: workspace.metadata.generation,
         conditions: Vec::new(),
+        ..previous
     }
 }
 

@@ -7,7 +7,6 @@ pub mod desired;
 use serde_json::{Map, Value};
 
 use self::desired::Desired;
-use super::context::Context;
 use super::error::Error;
 use super::events::EventAction;
 use super::external::Events;
@@ -67,6 +66,10 @@ impl Template for SourceTemplate {
         self.spec.deletion_policy
     }
 
+    fn organization_ref(&self) -> Option<&embedded_crds::OrganizationRef> {
+        self.spec.organization_ref.as_ref()
+    }
+
     /// Sources wait for their template: readiness and id concern them.
     fn published(&self) -> Option<u64> {
         let status = self.status.as_ref()?;
@@ -105,7 +108,7 @@ impl Template for SourceTemplate {
 
     async fn check<A: AirbyteApi>(
         &self,
-        _ctx: &Context<A>,
+        _airbyte: &A,
         _desired: &Desired,
         _changed: bool,
     ) -> Result<(), Error> {

@@ -28,6 +28,7 @@ pub struct Applied {
 pub async fn act<K: Template, A: AirbyteApi>(
     template: &K,
     ctx: &Context<A>,
+    airbyte: &A,
     observation: &Observation<K>,
     plan: Plan<K::Patch>,
 ) -> Result<Applied, Error> {
@@ -47,23 +48,25 @@ pub async fn act<K: Template, A: AirbyteApi>(
             stall: Some((reason, message)),
             ..Applied::default()
         }),
-        Decision::Create { replaces } => create::<K, A>(ctx, &observation.desired, replaces).await,
+        Decision::Create { replaces } => {
+            create::<K, A>(airbyte, &observation.desired, replaces).await
+        }
         Decision::Update {
             id,
             origin,
             changes,
-        } => update::<K, A>(ctx, id, origin, changes).await,
+        } => update::<K, A>(airbyte, id, origin, changes).await,
     }
 }
 
 async fn create<K: Template, A: AirbyteApi>(
-    ctx: &Context<A>,
+    airbyte: &A,
     desired: &K::Desired,
     replaces: Option<String>,
 ) -> Result<Applied, Error> {
-    let id = K::create(&ctx.airbyte, desired).await?;
+    let id = K::create(airbyte, desired).await?;
     for tag in desired.tags() {
-        K::tag(&ctx.airbyte, &id, tag).await?;
+        K::tag(airbyte, &id, tag).await?;
     }
     let notes = K::EVENTS.created(replaces.as_deref(), &id, "");
     Ok(Applied {
@@ -74,19 +77,19 @@ async fn create<K: Template, A: AirbyteApi>(
 }
 
 async fn update<K: Template, A: AirbyteApi>(
-    ctx: &Context<A>,
+    airbyte: &A,
     id: String,
     origin: Origin,
     changes: Changes<K::Patch>,
 ) -> Result<Applied, Error> {
     if let Some(patch) = &changes.patch {
-        <K as Calls>::update(&ctx.airbyte, &id, patch).await?;
+        <K as Calls>::update(airbyte, &id, patch).await?;
     }
     for tag in &changes.add_tags {
-        K::tag(&ctx.airbyte, &id, tag).await?;
+        K::tag(airbyte, &id, tag).await?;
     }
     for tag in &changes.remove_tags {
-        K::untag(&ctx.airbyte, &id, tag).await?;
+        K::untag(airbyte, &id, tag).await?;
     }
     let mut notes = K::EVENTS.origin(&id, origin);
     if !changes.is_empty() {

@@ -17,23 +17,28 @@ use airbyte_client::AirbyteApi;
 pub async fn run<K: Template, A: AirbyteApi>(
     template: &K,
     ctx: &Context<A>,
+    airbyte: &A,
 ) -> Result<Action, Error> {
-    finish_deletion(template, ctx, delete(template, ctx)).await
+    finish_deletion(template, ctx, delete(template, ctx, airbyte)).await
 }
 
 /// Deletes the Airbyte template unless the policy is `Orphan`.
-async fn delete<K: Template, A: AirbyteApi>(template: &K, ctx: &Context<A>) -> Result<(), Error> {
+async fn delete<K: Template, A: AirbyteApi>(
+    template: &K,
+    ctx: &Context<A>,
+    airbyte: &A,
+) -> Result<(), Error> {
     if !super::deletes_in_airbyte(template) {
         return Ok(());
     }
     let desired = template.desired(ResolvedConfig::default());
     let reader = Airbyte::<K, A> {
-        airbyte: &ctx.airbyte,
+        airbyte,
         desired: &desired,
     };
     let known = super::synced(template).template_id;
     if let Some(id) = made_by(&reader, known, intent::recorded(template)).await? {
-        K::delete(&ctx.airbyte, &id).await?;
+        K::delete(airbyte, &id).await?;
         ctx.publish(template, K::EVENTS.deleted(&id));
     }
     Ok(())

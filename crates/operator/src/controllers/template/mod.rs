@@ -22,19 +22,21 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use serde_json::{Map, Value};
 
-use super::context::Context;
+use super::context::{Context, Stores};
+use super::organization::{self, rules::Request};
 use super::error::Error;
 use super::external::{AirbyteObject, Events};
 use super::lifecycle::{self, Managed};
 use super::secret_values::ResolvedConfig;
-use super::wiring::{Kind, Relations, those};
+use super::wiring::{Kind, Relations, hash_of, those};
 use airbyte_client::models::{
     ConnectionTemplate as ApiConnectionTemplate, SourceTemplate as ApiSourceTemplate,
 };
 use airbyte_client::{AirbyteApi, ApiError};
 use embedded_crds::conditions::Reason;
 use embedded_crds::{
-    ConnectionTemplateStatus, DeletionPolicy, SecretValueRef, SourceTemplateStatus,
+    ClusterAirbyteOrganization, ConnectionTemplateStatus, DeletionPolicy, OrganizationRef,
+    SecretValueRef, SourceTemplateStatus,
 };
 
 pub use observe::Observation;
@@ -243,6 +245,8 @@ pub trait Template: Managed<Status: TemplateStatus> + Calls {
     fn config(&self) -> (Option<&Map<String, Value>>, &[SecretValueRef]);
     fn desired(&self, config: ResolvedConfig) -> Self::Desired;
     fn deletion_policy(&self) -> Option<DeletionPolicy>;
+    /// The ClusterAirbyteOrganization it belongs to (none: `default`).
+    fn organization_ref(&self) -> Option<&OrganizationRef>;
     /// What other kinds depend on (see [`Kind::published`]).
     fn published(&self) -> Option<u64>;
     /// Records in status what the check found (nothing, unless the kind says).
@@ -267,7 +271,7 @@ pub trait Template: Managed<Status: TemplateStatus> + Calls {
     /// Asks Airbyte what the kind needs checked before the template (when it may have changed).
     fn check<A: AirbyteApi>(
         &self,
-        ctx: &Context<A>,
+        airbyte: &A,
         desired: &Self::Desired,
         changed: bool,
     ) -> impl Future<Output = Result<Self::Check, Error>> + Send;
@@ -280,13 +284,14 @@ async fn reconcile<K: Template, A: AirbyteApi>(
     template: Arc<K>,
     ctx: Arc<Context<A>>,
 ) -> Result<Action, Error> {
-    lifecycle::run(template, ctx, |template, ctx| async move {
+    lifecycle::run(template, ctx, |template, ctx, organization| async move {
+        let airbyte = &organization.airbyte;
         if template.meta().deletion_timestamp.is_some() {
-            return cleanup::run(template.as_ref(), &ctx).await;
+            return cleanup::run(template.as_ref(), &ctx, airbyte).await;
         }
-        let observation = observe::observe(template.as_ref(), &ctx).await?;
+        let observation = observe::observe(template.as_ref(), &ctx, airbyte).await?;
         let plan = plan::plan(template.as_ref(), &observation);
-        let applied = act::act(template.as_ref(), &ctx, &observation, plan).await?;
+        let applied = act::act(template.as_ref(), &ctx, airbyte, &observation, plan).await?;
         record::record(template.as_ref(), &ctx, &observation, applied).await
     })
     .await
@@ -302,8 +307,8 @@ impl<K: Template> Kind for K {
 
     /// A change of a Secret of the operator's namespace that the template reads.
     fn relations(relations: &mut Relations<Self>) {
-        relations.watch::<PartialObjectMeta<Secret>>(|secret, templates, config| {
-            if secret.namespace().as_deref() != Some(config.secret_namespace.as_str()) {
+        relations.watch::<PartialObjectMeta<Secret>>(|secret, templates, scope| {
+            if secret.namespace().as_deref() != Some(scope.config.secret_namespace.as_str()) {
                 return Vec::new();
             }
             let name = secret.name_any();
@@ -311,10 +316,15 @@ impl<K: Template> Kind for K {
                 t.config().1.iter().any(|r| r.secret_key_ref.name == name)
             })
         });
+        relations.watch::<ClusterAirbyteOrganization>(organization::users_of);
+    }
+
+    fn organization(&self, _stores: &Stores) -> Option<Request> {
+        Some(organization::request(self.organization_ref(), None))
     }
 
     fn published(&self) -> Option<u64> {
-        Template::published(self)
+        Some(hash_of((Template::published(self), self.organization_ref())))
     }
 }
 

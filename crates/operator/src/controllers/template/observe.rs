@@ -31,6 +31,7 @@ pub struct Observation<K: Template> {
 pub async fn observe<K: Template, A: AirbyteApi>(
     template: &K,
     ctx: &Context<A>,
+    airbyte: &A,
 ) -> Result<Observation<K>, Error> {
     let synced = super::synced(template);
     let (inline, refs) = template.config();
@@ -50,12 +51,12 @@ pub async fn observe<K: Template, A: AirbyteApi>(
     let request_pending = requested.is_some() && requested != synced.last_handled_reconcile_at;
     let changed = synced.observed_generation != template.meta().generation
         || synced.config_hash.as_deref() != Some(hash.as_str());
-    let check = template.check(ctx, &desired, changed).await?;
+    let check = template.check(airbyte, &desired, changed).await?;
     let external = if K::stall(&check, &desired).is_some() {
         Lookup::Absent
     } else {
         let asked = changed || request_pending;
-        read(template, ctx, &desired, synced.template_id, asked).await?
+        read(template, ctx, airbyte, &desired, synced.template_id, asked).await?
     };
     Ok(Observation {
         desired,
@@ -73,6 +74,7 @@ pub async fn observe<K: Template, A: AirbyteApi>(
 async fn read<K: Template, A: AirbyteApi>(
     template: &K,
     ctx: &Context<A>,
+    airbyte: &A,
     desired: &K::Desired,
     known: Option<String>,
     asked: bool,
@@ -91,7 +93,7 @@ async fn read<K: Template, A: AirbyteApi>(
     };
     let adopt = template.annotations().get(EXTERNAL_ID).cloned();
     let reader = Airbyte::<K, A> {
-        airbyte: &ctx.airbyte,
+        airbyte,
         desired,
     };
     let lookup = look_up(&reader, known, adopt, intent::recorded(template)).await?;

@@ -12,7 +12,7 @@ use airbyte_client::models::{
     WidgetTokenRequest, Workspace, WorkspaceQuery, WorkspaceStatus,
 };
 use airbyte_client::{
-    AirbyteApi, ApiError, BearerToken, ConnectionTemplateApi, Endpoint, ScopedToken, SourceApi,
+    AirbyteApi, ApiError, ApplicationToken, BearerToken, OrganizationApi, ConnectionTemplateApi, Endpoint, ScopedToken, SourceApi,
     SourceTemplateApi, TemplateTagApi, TokenApi, WorkspaceApi,
 };
 
@@ -31,15 +31,31 @@ pub struct World {
     pub calls: Vec<Endpoint>,
     pub failures: VecDeque<(Endpoint, ApiError)>,
     pub minted: u64,
+    /// The client secret Airbyte accepts (`None`: any).
+    pub accepted_secret: Option<String>,
+    /// The organization application tokens are issued for.
+    pub token_organization: Option<String>,
 }
 
 /// Cheap to clone; clones share the world.
 #[derive(Clone, Default)]
-pub struct FakeAirbyte(pub Arc<Mutex<World>>);
+pub struct FakeAirbyte {
+    world: Arc<Mutex<World>>,
+    /// The client secret this client was built with (`None`: any is accepted).
+    secret: Option<String>,
+}
 
 impl FakeAirbyte {
     pub fn world(&self) -> MutexGuard<'_, World> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A client of the same world built with `secret` (an organization object's).
+    pub fn with_secret(&self, secret: &str) -> FakeAirbyte {
+        FakeAirbyte {
+            world: self.world.clone(),
+            secret: Some(secret.to_string()),
+        }
     }
 
     /// The endpoints called, in order.
@@ -530,6 +546,30 @@ impl WorkspaceApi for FakeAirbyte {
         self.call(Endpoint::WorkspaceDelete)?;
         self.world().workspaces.remove(id);
         Ok(())
+    }
+}
+
+impl OrganizationApi for FakeAirbyte {
+    async fn authenticate(&self, _fresh: bool) -> Result<ApplicationToken, ApiError> {
+        self.call(Endpoint::ApplicationToken)?;
+        let world = self.world();
+        if let Some(accepted) = &world.accepted_secret
+            && self.secret.as_ref().is_some_and(|secret| secret != accepted)
+        {
+            return Err(ApiError::from_response(
+                Endpoint::ApplicationToken,
+                401,
+                br#"{"message":"invalid client credentials"}"#,
+                None,
+            ));
+        }
+        Ok(ApplicationToken {
+            expires_at: world.now.unwrap_or_else(SystemTime::now) + Duration::from_secs(900),
+            organization_id: world
+                .token_organization
+                .clone()
+                .or(Some(ORGANIZATION.into())),
+        })
     }
 }
 

@@ -25,9 +25,38 @@ use super::wiring::Kind;
 use crate::config::{OperatorConfig, WorkspaceNamePolicy};
 use crate::metrics::Metrics;
 use airbyte_client::OrganizationCredentials;
-use embedded_crds::{ConnectionTemplate, EmbeddedSource, EmbeddedWorkspace, SourceTemplate};
+use super::organization::OrganizationKey;
+use super::organization::registry::{Connect, Organization, Organizations, Settings};
+use embedded_crds::{
+    AirbyteOrganization, ClusterAirbyteOrganization, ConnectionTemplate, EmbeddedSource,
+    EmbeddedWorkspace, SourceTemplate,
+};
 
 pub use fake_airbyte::FakeAirbyte;
+
+/// The organizations of a driver test: the flags' one is `airbyte` itself; an organization
+/// object's client is a client of the same fake world, built with its client secret.
+pub fn organizations_of(airbyte: &FakeAirbyte) -> Organizations<FakeAirbyte> {
+    let fallback = Organization {
+        key: OrganizationKey::cluster(embedded_crds::DEFAULT_ORGANIZATION),
+        organization_id: fake_airbyte::ORGANIZATION.into(),
+        region: None,
+        airbyte: airbyte.clone(),
+        fingerprint: 0,
+        credentials: OrganizationCredentials::AccessToken(airbyte_client::BearerToken::new("t")),
+        credentials_version: String::new(),
+    };
+    let world = airbyte.clone();
+    let connect: Connect<FakeAirbyte> = Arc::new(move |settings: &Settings| {
+        Ok(match &settings.credentials {
+            OrganizationCredentials::ClientCredentials { client_secret, .. } => {
+                world.with_secret(secrecy::ExposeSecret::expose_secret(client_secret))
+            }
+            OrganizationCredentials::AccessToken(_) => world.clone(),
+        })
+    });
+    Organizations::new(connect, Some(Arc::new(fallback)))
+}
 
 type Answer = Box<dyn FnOnce(&Value) -> (u16, Value) + Send>;
 
@@ -164,15 +193,19 @@ pub struct Harness {
     templates: Writer<SourceTemplate>,
     sources: Writer<EmbeddedSource>,
     secrets: Writer<PartialObjectMeta<Secret>>,
-    _namespaces: Writer<PartialObjectMeta<Namespace>>,
+    namespaces: Writer<PartialObjectMeta<Namespace>>,
     connections: Writer<ConnectionTemplate>,
+    cluster_organizations: Writer<ClusterAirbyteOrganization>,
+    organizations: Writer<AirbyteOrganization>,
 }
 
 pub fn config() -> OperatorConfig {
     OperatorConfig {
         api_url: "http://127.0.0.1:1".parse().unwrap(),
-        organization_id: fake_airbyte::ORGANIZATION.into(),
-        credentials: OrganizationCredentials::AccessToken(airbyte_client::BearerToken::new("t")),
+        organization_id: Some(fake_airbyte::ORGANIZATION.into()),
+        credentials: Some(OrganizationCredentials::AccessToken(
+            airbyte_client::BearerToken::new("t"),
+        )),
         watch_namespace: None,
         selector: None,
         secret_namespace: "operator".into(),
@@ -200,7 +233,12 @@ impl Harness {
         let (secret_store, secrets) = reflector::store::<PartialObjectMeta<Secret>>();
         let (namespace_store, namespaces) = reflector::store::<PartialObjectMeta<Namespace>>();
         let (connection_store, connections) = reflector::store::<ConnectionTemplate>();
+        let (cluster_store, cluster_organizations) =
+            reflector::store::<ClusterAirbyteOrganization>();
+        let (organization_store, organizations) = reflector::store::<AirbyteOrganization>();
         let mut stores = Stores::default();
+        stores.insert(cluster_store);
+        stores.insert(organization_store);
         stores.insert(workspace_store);
         stores.insert(template_store);
         stores.insert(source_store);
@@ -216,7 +254,7 @@ impl Harness {
         };
         let ctx = Arc::new(Context::new(
             kube.client(),
-            airbyte.clone(),
+            organizations_of(&airbyte),
             config(),
             parts,
         ));
@@ -230,9 +268,26 @@ impl Harness {
             templates,
             sources,
             secrets,
-            _namespaces: namespaces,
+            namespaces,
             connections,
+            cluster_organizations,
+            organizations,
         }
+    }
+
+    pub fn put_cluster_organization(&mut self, organization: &ClusterAirbyteOrganization) {
+        self.cluster_organizations
+            .apply_watcher_event(&watcher::Event::Apply(organization.clone()));
+    }
+
+    pub fn put_organization(&mut self, organization: &AirbyteOrganization) {
+        self.organizations
+            .apply_watcher_event(&watcher::Event::Apply(organization.clone()));
+    }
+
+    pub fn put_namespace(&mut self, namespace: &PartialObjectMeta<Namespace>) {
+        self.namespaces
+            .apply_watcher_event(&watcher::Event::Apply(namespace.clone()));
     }
 
     pub fn put_workspace(&mut self, workspace: &EmbeddedWorkspace) {

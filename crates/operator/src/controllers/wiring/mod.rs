@@ -28,10 +28,11 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 pub use self::feed::Watched;
 use self::feed::{Feeds, Own};
-pub use self::relations::{Relations, those};
+pub use self::relations::{Relations, Scope, those};
 use super::context::{Context, Stores, Waker};
 use super::error::Error;
 use super::lifecycle::{self, Managed};
+use super::organization::rules::Request;
 use crate::config::OperatorConfig;
 use airbyte_client::AirbyteApi;
 use embedded_crds::{EXTERNAL_ID, RECONCILE_REQUESTED_AT};
@@ -47,6 +48,12 @@ pub trait Kind: Managed {
     /// What this kind's objects depend on (each relation wakes the objects it names).
     fn relations(relations: &mut Relations<Self>) {
         let _ = relations;
+    }
+
+    /// The organization this object acts for (`None`: it acts for none, being one).
+    fn organization(&self, stores: &Stores) -> Option<Request> {
+        let _ = stores;
+        None
     }
 
     /// What objects of other kinds depend on (readiness and external id): a new value is handed
@@ -178,10 +185,14 @@ impl<A: AirbyteApi> Kinds<A> {
             let (own, own_rx) = unbounded::<Arc<K>>();
             let mut relations = Relations::<K>::default();
             K::relations(&mut relations);
+            let scope = Scope {
+                config: ctx.config.clone(),
+                stores: ctx.stores.clone(),
+            };
             let controller = relations.wire(
                 feeds,
                 &controller_store,
-                &ctx.config,
+                &scope,
                 Controller::for_shared_stream(own_rx, controller_store.clone()),
             );
             let forgetting = ctx.clone();

@@ -11,14 +11,19 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use super::Kind;
 use super::feed::{Feeds, Watched};
 use crate::config::OperatorConfig;
+use crate::controllers::context::Stores;
+
+/// What a mapper may read: the settings and every cache.
+#[derive(Clone)]
+pub struct Scope {
+    pub config: Arc<OperatorConfig>,
+    pub stores: Stores,
+}
 
 /// Which objects of `D` a change of `other` concerns.
-pub type Mapper<O, D> =
-    fn(other: &O, objects: &Store<D>, config: &OperatorConfig) -> Vec<ObjectRef<D>>;
+pub type Mapper<O, D> = fn(other: &O, objects: &Store<D>, scope: &Scope) -> Vec<ObjectRef<D>>;
 
-type Wire<D> = Box<
-    dyn FnOnce(&mut Feeds, &Store<D>, &Arc<OperatorConfig>, Controller<D>) -> Controller<D> + Send,
->;
+type Wire<D> = Box<dyn FnOnce(&mut Feeds, &Store<D>, &Scope, Controller<D>) -> Controller<D> + Send>;
 
 /// The relations of one kind, wired into its controller when the operator starts.
 pub struct Relations<D: Kind> {
@@ -36,11 +41,11 @@ impl<D: Kind> Relations<D> {
     /// changes or it goes away.
     pub fn watch<O: Watched>(&mut self, mapper: Mapper<O, D>) {
         self.wires
-            .push(Box::new(move |feeds, store, config, controller| {
-                let (store, config) = (store.clone(), config.clone());
+            .push(Box::new(move |feeds, store, scope, controller| {
+                let (store, scope) = (store.clone(), scope.clone());
                 let changes = feeds.of::<O>().subscribe();
                 controller.watches_shared_stream(changes.boxed(), move |other: Arc<O>| {
-                    mapper(&other, &store, &config)
+                    mapper(&other, &store, &scope)
                 })
             }));
     }
@@ -50,11 +55,11 @@ impl<D: Kind> Relations<D> {
         self,
         feeds: &mut Feeds,
         store: &Store<D>,
-        config: &Arc<OperatorConfig>,
+        scope: &Scope,
         mut controller: Controller<D>,
     ) -> Controller<D> {
         for wire in self.wires {
-            controller = wire(feeds, store, config, controller);
+            controller = wire(feeds, store, scope, controller);
         }
         controller
     }

@@ -1,0 +1,195 @@
+//! What an organization's plan is decided from: its settings, its credentials Secret (read only
+//! when the cached version differs from the one its client was built from), who uses it (from
+//! the caches, counted at most every [`COUNT_INTERVAL`] unless it is being deleted), and what
+//! the registry holds for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, ResourceExt};
+use secrecy::SecretString;
+
+use super::registry::Organization;
+use super::{OrganizationKey, OrganizationObject, users};
+use crate::controllers::context::Context;
+use crate::controllers::error::Error;
+use crate::controllers::memory::Users;
+use airbyte_client::AirbyteApi;
+use embedded_crds::RECONCILE_REQUESTED_AT;
+use embedded_crds::conditions::Reason;
+
+/// Users are counted at most this often while the organization is not being deleted (a rollout
+/// of thousands of tenants wakes it for each).
+pub const COUNT_INTERVAL: Duration = Duration::from_secs(5);
+/// How many users a condition names.
+pub const USERS_SHOWN: usize = 3;
+
+/// Application credentials read from the Secret.
+pub struct Credentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The credentials Secret, as far as the reconcile needs it.
+#[derive(Debug)]
+pub enum CredentialsState {
+    /// The version the current client was built from: nothing to read.
+    Unchanged,
+    Read(Credentials),
+    Problem { reason: Reason, message: String },
+}
+
+pub struct Observation<A> {
+    pub key: OrganizationKey,
+    pub secret: String,
+    /// `uid@resourceVersion` of the credentials Secret, when known.
+    pub credentials_version: Option<String>,
+    pub credentials: CredentialsState,
+    pub users: Users,
+    pub deleting: bool,
+    /// An object saw Airbyte refuse the credentials since the last look.
+    pub suspect: bool,
+    pub requested: Option<String>,
+    pub request_pending: bool,
+    pub generation_changed: bool,
+    /// The client built last time, if any.
+    pub current: Option<Arc<Organization<A>>>,
+}
+
+pub async fn observe<K: OrganizationObject, A: AirbyteApi>(
+    organization: &K,
+    ctx: &Context<A>,
+) -> Result<Observation<A>, Error> {
+    let key = organization.key();
+    let status = organization.status().cloned().unwrap_or_default();
+    let reference = &organization.settings().credentials_secret_ref;
+    let namespace = organization.secret_namespace(&ctx.config);
+    let cached_version = ctx.stores.secret(&namespace, &reference.name).map(|meta| {
+        format!(
+            "{}@{}",
+            meta.metadata.uid.as_deref().unwrap_or_default(),
+            meta.metadata.resource_version.as_deref().unwrap_or_default()
+        )
+    });
+    let current = ctx.organizations.entry(&key).and_then(|(_, _, o)| o);
+    let unchanged = matches!((&current, &cached_version),
+        (Some(current), Some(version)) if current.credentials_version == *version);
+    let (credentials, credentials_version) = if unchanged {
+        (CredentialsState::Unchanged, cached_version)
+    } else {
+        read_credentials(organization, ctx, &namespace).await?
+    };
+    let deleting = organization.meta().deletion_timestamp.is_some();
+    let requested = organization.annotations().get(RECONCILE_REQUESTED_AT).cloned();
+    Ok(Observation {
+        secret: format!("{namespace}/{}", reference.name),
+        credentials_version,
+        credentials,
+        users: count_users(organization, ctx, &key, deleting),
+        deleting,
+        suspect: ctx.organizations.take_suspect(&key),
+        request_pending: requested.is_some() && requested != status.last_handled_reconcile_at,
+        requested,
+        generation_changed: status.observed_generation != organization.meta().generation,
+        current,
+        key,
+    })
+}
+
+/// Who uses the organization: counted afresh when due (or while it is being deleted), else
+/// what the last count found.
+fn count_users<K: OrganizationObject, A: AirbyteApi>(
+    organization: &K,
+    ctx: &Context<A>,
+    key: &OrganizationKey,
+    deleting: bool,
+) -> Users {
+    let uid = organization.uid().unwrap_or_default();
+    let now = ctx.clock.instant();
+    if let Some(counted) = ctx.memory.users(&uid)
+        && !deleting
+        && now.saturating_duration_since(counted.at) < COUNT_INTERVAL
+    {
+        return counted;
+    }
+    let found = users::users(&ctx.stores, key);
+    let counted = Users {
+        at: now,
+        count: found.len(),
+        some: users::some(&found, USERS_SHOWN),
+    };
+    ctx.memory.note_users(&uid, counted.clone());
+    counted
+}
+
+/// Reads the client id and secret (one GET: Secret data is never cached).
+async fn read_credentials<K: OrganizationObject, A: AirbyteApi>(
+    organization: &K,
+    ctx: &Context<A>,
+    namespace: &str,
+) -> Result<(CredentialsState, Option<String>), Error> {
+    let reference = &organization.settings().credentials_secret_ref;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let Some(secret) = secrets.get_opt(&reference.name).await? else {
+        let problem = CredentialsState::Problem {
+            reason: Reason::SecretNotFound,
+            message: format!(
+                "Secret {namespace}/{} not found: create it with the keys {} and {}",
+                reference.name,
+                reference.client_id_key(),
+                reference.client_secret_key()
+            ),
+        };
+        return Ok((problem, None));
+    };
+    let version = format!(
+        "{}@{}",
+        secret.metadata.uid.as_deref().unwrap_or_default(),
+        secret.metadata.resource_version.as_deref().unwrap_or_default()
+    );
+    let value = |key: &str| -> Result<String, CredentialsState> {
+        let bytes = secret
+            .data
+            .as_ref()
+            .and_then(|data| data.get(key))
+            .ok_or_else(|| CredentialsState::Problem {
+                reason: Reason::SecretKeyNotFound,
+                message: format!(
+                    "Secret {namespace}/{} has no key {key}: add it, or set credentialsSecretRef's key names",
+                    reference.name
+                ),
+            })?;
+        let text = String::from_utf8(bytes.0.clone()).unwrap_or_default();
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(CredentialsState::Problem {
+                reason: Reason::InvalidConfig,
+                message: format!(
+                    "Secret {namespace}/{} key {key} is empty or not UTF-8: put the credential there",
+                    reference.name
+                ),
+            });
+        }
+        Ok(text.to_string())
+    };
+    let state = match (
+        value(reference.client_id_key()),
+        value(reference.client_secret_key()),
+    ) {
+        (Ok(client_id), Ok(secret)) => CredentialsState::Read(Credentials {
+            client_id,
+            client_secret: SecretString::from(secret),
+        }),
+        (Err(problem), _) | (_, Err(problem)) => problem,
+    };
+    Ok((state, Some(version)))
+}
