@@ -3,7 +3,27 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use airbyte_sim::{AuthFailure, ErrorShape, Modes, SimConfig, Simulator, TenantField};
+use airbyte_sim::{
+    AuthFailure, ErrorShape, Modes, OrganizationConfig, SimConfig, Simulator, TenantField,
+};
+
+/// `ORGANIZATION_ID:CLIENT_ID:CLIENT_SECRET`.
+fn parse_organization(text: &str) -> Result<OrganizationConfig, String> {
+    let mut parts = text.splitn(3, ':');
+    let (Some(id), Some(client_id), Some(secret)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err("expected ORGANIZATION_ID:CLIENT_ID:CLIENT_SECRET".into());
+    };
+    uuid::Uuid::parse_str(id).map_err(|_| format!("{id:?} is not a UUID"))?;
+    if client_id.is_empty() || secret.is_empty() {
+        return Err("the client id and secret must not be empty".into());
+    }
+    Ok(OrganizationConfig {
+        organization_id: id.to_string(),
+        client_id: client_id.to_string(),
+        client_secret: secret.to_string(),
+    })
+}
 
 #[derive(Debug, clap::Args)]
 pub struct AirbyteSimArgs {
@@ -19,6 +39,10 @@ pub struct AirbyteSimArgs {
     /// Client secret of the organization's application credentials.
     #[arg(long, env = "AIRBYTE_CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: String,
+    /// Another organization served beside the first, as `ORGANIZATION_ID:CLIENT_ID:CLIENT_SECRET`
+    /// (repeatable); each has its own credentials, workspaces, templates and tokens.
+    #[arg(long = "organization", value_parser = parse_organization)]
+    pub organizations: Vec<OrganizationConfig>,
     /// Lifetime of scoped and widget tokens (Airbyte: 1200).
     #[arg(long, default_value_t = 1200)]
     pub token_ttl_seconds: u64,
@@ -111,6 +135,7 @@ pub async fn run(args: AirbyteSimArgs) -> super::Outcome {
         organization_id: args.organization_id.to_string(),
         client_id: args.client_id,
         client_secret: args.client_secret,
+        more_organizations: args.organizations,
         scoped_token_ttl: Duration::from_secs(args.token_ttl_seconds),
         organization_token_ttl: Duration::from_secs(args.organization_token_ttl_seconds),
     };

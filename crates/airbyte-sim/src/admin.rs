@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::faults::{CallCount, FaultRule, RequestRecord};
-use super::state::SimState;
+use super::state::{Organization, OrganizationConfig, SimState};
 
 /// Reads an admin body strictly (unknown fields refused): a typo in a test's fault rule must not
 /// silently do nothing.
@@ -79,6 +79,121 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/_sim/config", get(config))
         .route("/_sim/workspaces", post(add_workspace))
         .route("/_sim/quota", put(put_quota))
+        .route(
+            "/_sim/organizations",
+            get(list_organizations).post(add_organization),
+        )
+        .route(
+            "/_sim/organizations/{id}/client-secret",
+            put(put_client_secret),
+        )
+        .route(
+            "/_sim/organizations/{id}/revoke-tokens",
+            post(revoke_organization_tokens),
+        )
+}
+
+/// Which organization an admin request is about: `?organization=ID`, else the first.
+fn organization(
+    state: &SimState,
+    query: &HashMap<String, String>,
+) -> Result<Arc<Organization>, Box<Response>> {
+    match query.get("organization") {
+        None => Ok(state.primary().clone()),
+        Some(id) => state.organization(id).ok_or_else(|| unknown_organization(id)),
+    }
+}
+
+fn unknown_organization(id: &str) -> Box<Response> {
+    Box::new(
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": format!("no organization {id}"), "errors": []})),
+        )
+            .into_response(),
+    )
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    /// Default: a new UUID.
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+async fn list_organizations(State(state): State<Arc<SimState>>) -> Json<Value> {
+    let organizations: Vec<Value> = state
+        .organizations()
+        .iter()
+        .map(|o| json!({"organization_id": o.id, "client_id": o.client_id}))
+        .collect();
+    Json(json!({"organizations": organizations}))
+}
+
+async fn add_organization(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    let request = match parse_body::<NewOrganization>(&body) {
+        Ok(request) => request,
+        Err(error) => return *error,
+    };
+    let config = OrganizationConfig {
+        organization_id: request
+            .organization_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        client_id: request.client_id,
+        client_secret: request.client_secret,
+    };
+    match state.add_organization(&config) {
+        Ok(organization) => (
+            StatusCode::CREATED,
+            Json(json!({"organization_id": organization.id})),
+        )
+            .into_response(),
+        Err(message) => (
+            StatusCode::CONFLICT,
+            Json(json!({"message": message, "errors": []})),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSecret {
+    pub client_secret: String,
+}
+
+/// Rotates an organization's client secret: the old one is refused from now on.
+async fn put_client_secret(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(organization) = state.organization(&id) else {
+        return *unknown_organization(&id);
+    };
+    match parse_body::<ClientSecret>(&body) {
+        Ok(secret) => {
+            organization.set_client_secret(&secret.client_secret);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(error) => *error,
+    }
+}
+
+async fn revoke_organization_tokens(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+) -> Response {
+    match state.organization(&id) {
+        Some(organization) => {
+            organization.revoke_tokens();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => *unknown_organization(&id),
+    }
 }
 
 async fn get_faults(State(state): State<Arc<SimState>>) -> Json<Faults> {
@@ -172,10 +287,19 @@ async fn requests(
     })
 }
 
-/// Everything the simulator holds, secrets unmasked: this is a test surface on loopback.
-async fn world(State(state): State<Arc<SimState>>) -> Json<Value> {
-    let world = state.world();
-    Json(serde_json::to_value(&*world).unwrap_or(Value::Null))
+/// Everything one organization holds (`?organization=ID`, else the first), secrets unmasked:
+/// this is a test surface on loopback.
+async fn world(
+    State(state): State<Arc<SimState>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    match organization(&state, &query) {
+        Ok(organization) => {
+            let world = organization.world();
+            Json(serde_json::to_value(&*world).unwrap_or(Value::Null)).into_response()
+        }
+        Err(error) => *error,
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -215,9 +339,15 @@ async fn put_quota(State(state): State<Arc<SimState>>, body: Bytes) -> Response 
 
 async fn config(State(state): State<Arc<SimState>>) -> Json<Value> {
     let (scoped, organization) = state.token_ttls();
+    let organizations: Vec<Value> = state
+        .organizations()
+        .iter()
+        .map(|o| json!({"organization_id": o.id, "client_id": o.client_id}))
+        .collect();
     Json(json!({
         "organization_id": state.config.organization_id,
         "client_id": state.config.client_id,
+        "organizations": organizations,
         "scoped_token_ttl_seconds": scoped.as_secs(),
         "organization_token_ttl_seconds": organization.as_secs(),
     }))

@@ -64,6 +64,9 @@ pub struct RequestRecord {
     /// Milliseconds since the simulator started.
     pub received_ms: u64,
     pub answered_ms: u64,
+    /// The organization the request was for, when it could be told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
 }
 
 #[derive(Default)]

@@ -31,7 +31,10 @@ use url::Url;
 pub use api::valid_origin;
 pub use errors::{AuthFailure, ErrorShape};
 pub use faults::{CallCount, FaultRule, RequestRecord};
-pub use state::{Modes, STANDARD_FAKER_TEMPLATE_ID, SimConfig, SimState, TenantField, tags_match};
+pub use state::{
+    Modes, Organization, OrganizationConfig, STANDARD_FAKER_TEMPLATE_ID, SimConfig, SimState,
+    TenantField, tags_match,
+};
 
 /// The whole application: API routes behind the request pipeline, plus `/_sim/`.
 pub fn app(state: Arc<SimState>) -> Router {

@@ -60,7 +60,11 @@ pub async fn pipeline(
         None => {
             let response = match admit(&state, operation, deprecated, &parts, &bytes) {
                 Ok((caller, input)) => {
+                    guard.organization(organization_of(&state, &caller, &input));
                     let mut request = Request::from_parts(parts, Body::from(bytes));
+                    if let Some(organization) = caller.organization() {
+                        request.extensions_mut().insert(organization.clone());
+                    }
                     request.extensions_mut().insert(caller);
                     request.extensions_mut().insert(input);
                     next.run(request).await
@@ -79,6 +83,18 @@ pub async fn pipeline(
     }
     guard.answered(&response, injected);
     response
+}
+
+/// The organization a request is for: the caller's, or for the token request the one whose
+/// client id it names.
+fn organization_of(state: &SimState, caller: &Caller, input: &Input) -> Option<String> {
+    match caller.organization() {
+        Some(organization) => Some(organization.id.clone()),
+        None => input
+            .str("client_id")
+            .and_then(|client| state.organization_by_client(client))
+            .map(|organization| organization.id.clone()),
+    }
 }
 
 /// Waits out an injected latency (none: no timer at all).
@@ -123,16 +139,16 @@ fn admit(
             retry_after: Some(wait),
         });
     }
+    let caller = state.caller(&parts.headers);
     // The token operation takes no organization header [E].
     if operation.auth != Auth::None {
-        state.check_organization_header(&parts.headers)?;
+        state.check_organization_header(&parts.headers, &caller)?;
     }
-    let caller = state.caller(&parts.headers);
     let allowed = match operation.auth {
         Auth::None => true,
-        Auth::Organization => caller == Caller::Organization,
-        Auth::Scoped => matches!(caller, Caller::Workspace(_)),
-        Auth::Either => caller != Caller::Anonymous,
+        Auth::Organization => matches!(caller, Caller::Organization(_)),
+        Auth::Scoped => matches!(caller, Caller::Workspace(..)),
+        Auth::Either => !matches!(caller, Caller::Anonymous),
     };
     if !allowed {
         return Err(SimError::Unauthenticated);
@@ -219,7 +235,14 @@ impl<'a> Unanswered<'a> {
                 retry_after_seconds: None,
                 received_ms: state.started.elapsed().as_millis() as u64,
                 answered_ms: 0,
+                organization: None,
             }),
+        }
+    }
+
+    fn organization(&mut self, organization: Option<String>) {
+        if let Some(record) = self.record.as_mut() {
+            record.organization = organization;
         }
     }
 

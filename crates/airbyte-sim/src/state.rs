@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -99,12 +99,34 @@ impl Modes {
     }
 }
 
-/// Settings of one simulated organization.
+/// Another organization the simulator serves, besides the first.
+#[derive(Clone, Debug)]
+pub struct OrganizationConfig {
+    pub organization_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl OrganizationConfig {
+    /// A new organization with a random id and secret.
+    pub fn random(client_id: &str) -> OrganizationConfig {
+        OrganizationConfig {
+            organization_id: uuid::Uuid::new_v4().to_string(),
+            client_id: client_id.to_string(),
+            client_secret: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
+/// Settings of the simulator: its first organization, the others, lifetimes and modes.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     pub organization_id: String,
     pub client_id: String,
     pub client_secret: String,
+    /// More organizations in the same process, each with its own credentials, workspaces,
+    /// templates and tokens.
+    pub more_organizations: Vec<OrganizationConfig>,
     /// Lifetime of scoped and widget tokens (Airbyte: 20 minutes).
     pub scoped_token_ttl: Duration,
     /// Lifetime of organization tokens (Airbyte Embedded docs: 15 minutes).
@@ -118,6 +140,7 @@ impl Default for SimConfig {
             organization_id: uuid::Uuid::new_v4().to_string(),
             client_id: "sim-client".into(),
             client_secret: uuid::Uuid::new_v4().to_string(),
+            more_organizations: Vec::new(),
             scoped_token_ttl: Duration::from_secs(20 * 60),
             organization_token_ttl: Duration::from_secs(15 * 60),
             modes: Modes::default(),
@@ -279,12 +302,93 @@ impl World {
     }
 }
 
+/// One simulated organization: its credentials, what it holds, and the generation its tokens
+/// carry (revoking bumps it). Nothing of one organization is visible to another's tokens.
+pub struct Organization {
+    pub id: String,
+    pub client_id: String,
+    client_secret: Mutex<String>,
+    world: Mutex<World>,
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for Organization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Organization")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Organization {
+    fn new(config: &OrganizationConfig) -> Organization {
+        let mut world = World::default();
+        let now = timestamp();
+        world.source_templates.insert(
+            STANDARD_FAKER_TEMPLATE_ID.into(),
+            TemplateRecord {
+                id: STANDARD_FAKER_TEMPLATE_ID.into(),
+                name: "Faker".into(),
+                definition_id: FAKER_DEFINITION_ID.into(),
+                organization_id: None,
+                partial_default_config: Map::new(),
+                customization: None,
+                tags: vec!["standard".into()],
+                created_at: now.clone(),
+                updated_at: now,
+            },
+        );
+        Organization {
+            id: config.organization_id.to_lowercase(),
+            client_id: config.client_id.clone(),
+            client_secret: Mutex::new(config.client_secret.clone()),
+            world: Mutex::new(world),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        lock(&self.world)
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Every token of this organization issued so far stops working.
+    pub fn revoke_tokens(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn client_secret(&self) -> String {
+        lock(&self.client_secret).clone()
+    }
+
+    /// A new client secret: the old one is refused from now on.
+    pub fn set_client_secret(&self, secret: &str) {
+        *lock(&self.client_secret) = secret.to_string();
+    }
+}
+
 /// Who a request acts as.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Caller {
     Anonymous,
-    Organization,
-    Workspace(String),
+    Organization(Arc<Organization>),
+    Workspace(Arc<Organization>, String),
+}
+
+impl Caller {
+    /// The organization the caller acts for.
+    pub fn organization(&self) -> Option<&Arc<Organization>> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::Organization(organization) | Caller::Workspace(organization, _) => {
+                Some(organization)
+            }
+        }
+    }
 }
 
 /// Everything a running simulator holds.
@@ -293,8 +397,10 @@ pub struct SimState {
     pub reference: Reference,
     pub signer: Signer,
     pub catalog: Catalog,
-    world: Mutex<World>,
-    generation: AtomicU64,
+    /// The first organization (the one `config` names).
+    primary: Arc<Organization>,
+    /// The others, in the order they were added.
+    others: RwLock<Vec<Arc<Organization>>>,
     /// Seconds added to the wall clock: moving it forward expires tokens already handed out.
     clock_offset: AtomicI64,
     ttl: Mutex<(Duration, Duration)>,
@@ -321,49 +427,93 @@ impl SimState {
             refuse_unknown_fields: config.modes.strict,
             tenant_field: config.modes.tenant_field.as_str().to_string(),
         });
-        let mut world = World::default();
-        let now = timestamp();
-        world.source_templates.insert(
-            STANDARD_FAKER_TEMPLATE_ID.into(),
-            TemplateRecord {
-                id: STANDARD_FAKER_TEMPLATE_ID.into(),
-                name: "Faker".into(),
-                definition_id: FAKER_DEFINITION_ID.into(),
-                organization_id: None,
-                partial_default_config: Map::new(),
-                customization: None,
-                tags: vec!["standard".into()],
-                created_at: now.clone(),
-                updated_at: now,
-            },
-        );
-        Ok(SimState {
+        let primary = Arc::new(Organization::new(&OrganizationConfig {
+            organization_id: config.organization_id.clone(),
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+        }));
+        let state = SimState {
             quota: Quota::new(config.modes.hourly_quota),
             config,
             reference,
             signer: Signer::random(),
             catalog,
-            world: Mutex::new(world),
-            generation: AtomicU64::new(0),
+            primary,
+            others: RwLock::default(),
             clock_offset: AtomicI64::new(0),
             ttl: Mutex::new(ttl),
             faults: Mutex::new(Vec::new()),
             recorder: Recorder::default(),
             started: Instant::now(),
             issued: Mutex::new(Vec::new()),
-        })
+        };
+        for more in state.config.more_organizations.clone() {
+            state.add_organization(&more)?;
+        }
+        Ok(state)
     }
 
+    /// The first organization's world.
     pub fn world(&self) -> MutexGuard<'_, World> {
-        lock(&self.world)
+        self.primary.world()
+    }
+
+    /// The first organization.
+    pub fn primary(&self) -> &Arc<Organization> {
+        &self.primary
+    }
+
+    /// Every organization, the first first.
+    pub fn organizations(&self) -> Vec<Arc<Organization>> {
+        let mut all = vec![self.primary.clone()];
+        all.extend(
+            self.others
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        all
+    }
+
+    /// The organization of this id.
+    pub fn organization(&self, id: &str) -> Option<Arc<Organization>> {
+        self.organizations()
+            .into_iter()
+            .find(|o| o.id.eq_ignore_ascii_case(id))
+    }
+
+    /// The organization of this client id.
+    pub fn organization_by_client(&self, client_id: &str) -> Option<Arc<Organization>> {
+        self.organizations()
+            .into_iter()
+            .find(|o| o.client_id == client_id)
+    }
+
+    /// Adds an organization; its id and client id must be new.
+    pub fn add_organization(
+        &self,
+        config: &OrganizationConfig,
+    ) -> Result<Arc<Organization>, String> {
+        let taken = self.organizations().into_iter().any(|o| {
+            o.id.eq_ignore_ascii_case(&config.organization_id) || o.client_id == config.client_id
+        });
+        if taken {
+            return Err(format!(
+                "an organization with id {} or client id {} exists already",
+                config.organization_id, config.client_id
+            ));
+        }
+        let organization = Arc::new(Organization::new(config));
+        self.others
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(organization.clone());
+        Ok(organization)
     }
 
     pub fn modes(&self) -> &Modes {
         &self.config.modes
-    }
-
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
     }
 
     /// The simulator's clock, in Unix seconds.
@@ -375,9 +525,11 @@ impl SimState {
         self.clock_offset.store(seconds, Ordering::SeqCst);
     }
 
-    /// Every token issued so far stops working.
+    /// Every token issued so far, of every organization, stops working.
     pub fn revoke_all_tokens(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        for organization in self.organizations() {
+            organization.revoke_tokens();
+        }
     }
 
     /// (scoped, organization) token lifetimes.
@@ -395,23 +547,23 @@ impl SimState {
         }
     }
 
-    pub fn issue_scoped_token(&self, workspace_id: &str) -> String {
+    pub fn issue_scoped_token(&self, organization: &Organization, workspace_id: &str) -> String {
         let token = self.signer.issue(
-            &self.config.organization_id,
+            &organization.id,
             Some(workspace_id),
             self.token_ttls().0,
-            self.generation(),
+            organization.generation(),
             self.now(),
         );
         self.remember(&token)
     }
 
-    pub fn issue_organization_token(&self) -> String {
+    pub fn issue_organization_token(&self, organization: &Organization) -> String {
         let token = self.signer.issue(
-            &self.config.organization_id,
+            &organization.id,
             None,
             self.token_ttls().1,
-            self.generation(),
+            organization.generation(),
             self.now(),
         );
         self.remember(&token)
@@ -437,28 +589,45 @@ impl SimState {
         let Some(token) = auth::bearer(headers) else {
             return Caller::Anonymous;
         };
+        let Some(organization) = self
+            .signer
+            .peek_organization(token)
+            .and_then(|id| self.organization(&id))
+        else {
+            return Caller::Anonymous;
+        };
         let Some(claims) = self.signer.verify(
             token,
-            &self.config.organization_id,
-            self.generation(),
+            &organization.id,
+            organization.generation(),
             self.now(),
         ) else {
             return Caller::Anonymous;
         };
         match (claims.typ.as_str(), claims.workspace_scope) {
             (SCOPED_TOKEN_TYPE, Some(scope))
-                if self.world().workspaces.contains_key(&scope.workspace_id) =>
+                if organization
+                    .world()
+                    .workspaces
+                    .contains_key(&scope.workspace_id) =>
             {
-                Caller::Workspace(scope.workspace_id)
+                Caller::Workspace(organization, scope.workspace_id)
             }
             (SCOPED_TOKEN_TYPE, _) => Caller::Anonymous,
-            _ => Caller::Organization,
+            _ => Caller::Organization(organization),
         }
     }
 
     /// `X-Organization-Id`: another organization is refused; a missing one only when the
     /// simulated account belongs to several organizations.
-    pub fn check_organization_header(&self, headers: &HeaderMap) -> Result<(), SimError> {
+    pub fn check_organization_header(
+        &self,
+        headers: &HeaderMap,
+        caller: &Caller,
+    ) -> Result<(), SimError> {
+        let acting = caller
+            .organization()
+            .map_or(self.config.organization_id.as_str(), |o| o.id.as_str());
         match headers.get("x-organization-id").map(|v| v.to_str()) {
             None if self.modes().organization_header_required => Err(SimError::Status {
                 status: axum::http::StatusCode::BAD_REQUEST,
@@ -468,7 +637,7 @@ impl SimState {
                 retry_after: None,
             }),
             None => Ok(()),
-            Some(Ok(value)) if value.eq_ignore_ascii_case(&self.config.organization_id) => Ok(()),
+            Some(Ok(value)) if value.eq_ignore_ascii_case(acting) => Ok(()),
             Some(_) => Err(SimError::forbidden(
                 "X-Organization-Id names an organization this account cannot act for",
             )),

@@ -16,8 +16,8 @@ use crate::catalog::ConnectorKind;
 use crate::cron;
 use crate::errors::SimError;
 use crate::state::{
-    ConnectionRecord, ConnectionTemplateRecord, Input, SimState, SourceRecord, World, dedup,
-    tags_match, timestamp,
+    ConnectionRecord, ConnectionTemplateRecord, Input, Organization, SimState, SourceRecord, World,
+    dedup, tags_match, timestamp,
 };
 
 /// Where Airbyte-hosted templates write: its own S3 (the destination shown for them).
@@ -38,21 +38,23 @@ fn check_cron(expression: Option<&str>) -> Result<(), SimError> {
 
 pub async fn list(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
 ) -> Result<Json<Value>, SimError> {
     let (tags, mode) = tag_filter(&input);
-    let world = state.world();
+    let world = organization.world();
     let items = world
         .connection_templates
         .values()
         .filter(|t| tags_match(&t.tags, &tags, &mode))
-        .map(|t| answers::connection_template(t, &state.config.organization_id, &state.catalog))
+        .map(|t| answers::connection_template(t, &organization.id, &state.catalog))
         .collect();
     Ok(Json(answers::list(items)))
 }
 
 pub async fn create(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
 ) -> Result<Json<Value>, SimError> {
     check_cron(input.str("cron_expression"))?;
@@ -92,9 +94,8 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    let answer =
-        answers::connection_template(&record, &state.config.organization_id, &state.catalog);
-    state
+    let answer = answers::connection_template(&record, &organization.id, &state.catalog);
+    organization
         .world()
         .connection_templates
         .insert(record.id.clone(), record);
@@ -142,24 +143,26 @@ fn find<'a>(world: &'a mut World, id: &str) -> Result<&'a mut ConnectionTemplate
 
 pub async fn get(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
-    let mut world = state.world();
+    let mut world = organization.world();
     let record = find(&mut world, &id)?;
     Ok(Json(answers::connection_template(
         record,
-        &state.config.organization_id,
+        &organization.id,
         &state.catalog,
     )))
 }
 
 pub async fn patch(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
     check_cron(input.str("cron_expression"))?;
-    let mut world = state.world();
+    let mut world = organization.world();
     let record = find(&mut world, &id)?;
     if let Some(update) = input.object("destination_config") {
         let connector = state
@@ -192,16 +195,16 @@ pub async fn patch(
     record.updated_at = timestamp();
     Ok(Json(answers::connection_template(
         record,
-        &state.config.organization_id,
+        &organization.id,
         &state.catalog,
     )))
 }
 
 pub async fn delete(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
-    let mut world = state.world();
+    let mut world = organization.world();
     let id = find(&mut world, &id)?.id.clone();
     world.connection_templates.remove(&id);
     Ok(Json(answers::deleted(&id)))
@@ -209,11 +212,12 @@ pub async fn delete(
 
 pub async fn tag(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
     let tag = input.str("tag").unwrap_or_default().to_string();
-    let mut world = state.world();
+    let mut world = organization.world();
     find(&mut world, &id)?;
     world.ensure_tags(std::slice::from_ref(&tag));
     let record = find(&mut world, &id)?;
@@ -223,16 +227,16 @@ pub async fn tag(
     }
     Ok(Json(answers::connection_template(
         record,
-        &state.config.organization_id,
+        &organization.id,
         &state.catalog,
     )))
 }
 
 pub async fn untag(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Json<Value>, SimError> {
-    let mut world = state.world();
+    let mut world = organization.world();
     let record = find(&mut world, &id)?;
     let before = record.tags.len();
     record.tags.retain(|t| *t != tag);

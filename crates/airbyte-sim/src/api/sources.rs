@@ -11,20 +11,20 @@ use serde_json::{Map, Value};
 use crate::answers;
 use crate::catalog::{ConnectorKind, deep_merge};
 use crate::errors::SimError;
-use crate::state::{Caller, Input, SimState, SourceRecord, World, dedup, timestamp};
+use crate::state::{Caller, Input, Organization, SimState, SourceRecord, World, dedup, timestamp};
 
 use super::connections_for_new_source;
 
 fn caller_workspace(caller: &Caller) -> Result<&str, SimError> {
     match caller {
-        Caller::Workspace(id) => Ok(id),
+        Caller::Workspace(_, id) => Ok(id),
         _ => Err(SimError::Unauthenticated),
     }
 }
 
 /// A template a source may be made from: the organization's own, or one of Airbyte's.
 fn usable_template(
-    state: &SimState,
+    organization: &Organization,
     world: &World,
     id: &str,
 ) -> Result<(String, Map<String, Value>), SimError> {
@@ -34,7 +34,7 @@ fn usable_template(
         .filter(|t| {
             t.organization_id
                 .as_deref()
-                .is_none_or(|org| org == state.config.organization_id)
+                .is_none_or(|org| org == organization.id)
         })
         .ok_or_else(|| {
             SimError::field(
@@ -51,6 +51,7 @@ fn usable_template(
 
 pub async fn create(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(caller): Extension<Caller>,
     Extension(input): Extension<Input>,
 ) -> Result<Json<Value>, SimError> {
@@ -60,12 +61,12 @@ pub async fn create(
             "the scoped token does not grant access to this workspace",
         ));
     }
-    let mut world = state.world();
+    let mut world = organization.world();
     let template_id = input
         .str("source_template_id")
         .unwrap_or_default()
         .to_lowercase();
-    let (definition_id, defaults) = usable_template(&state, &world, &template_id)?;
+    let (definition_id, defaults) = usable_template(&organization, &world, &template_id)?;
     let connector = state
         .catalog
         .find(
@@ -107,7 +108,7 @@ pub async fn create(
 }
 
 pub async fn list(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(caller): Extension<Caller>,
     Extension(input): Extension<Input>,
 ) -> Result<Json<Value>, SimError> {
@@ -122,7 +123,7 @@ pub async fn list(
             "the scoped token does not grant access to this workspace",
         ));
     }
-    let world = state.world();
+    let world = organization.world();
     let items = world
         .sources
         .values()
@@ -152,11 +153,12 @@ fn owned<'a>(
 
 pub async fn get(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
     let workspace_id = caller_workspace(&caller)?;
-    let mut world = state.world();
+    let mut world = organization.world();
     let record = owned(&mut world, &id, workspace_id)?.clone();
     Ok(Json(answers::source(&record, &world, &state.catalog)))
 }
@@ -165,12 +167,13 @@ pub async fn get(
 /// their stored value). The connection template selection cannot change after creation.
 pub async fn update(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(caller): Extension<Caller>,
     Extension(input): Extension<Input>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
     let workspace_id = caller_workspace(&caller)?;
-    let mut world = state.world();
+    let mut world = organization.world();
     let mut record = owned(&mut world, &id, workspace_id)?.clone();
     if let Some(update) = input.object("source_config") {
         let connector = state
@@ -202,12 +205,12 @@ pub async fn update(
 }
 
 pub async fn delete(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
     let workspace_id = caller_workspace(&caller)?;
-    let mut world = state.world();
+    let mut world = organization.world();
     let id = owned(&mut world, &id, workspace_id)?.id.clone();
     world.sources.remove(&id);
     world.connections.retain(|_, c| c.source_id != id);

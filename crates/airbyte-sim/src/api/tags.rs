@@ -4,46 +4,45 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path};
 use serde_json::Value;
 
 use crate::answers;
 use crate::errors::SimError;
-use crate::state::{Input, SimState, timestamp};
+use crate::state::{Input, Organization, timestamp};
 
 pub async fn create(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
 ) -> Result<Json<Value>, SimError> {
     let name = input.str("name").unwrap_or_default().to_string();
-    let mut world = state.world();
+    let mut world = organization.world();
     if world.tags.contains_key(&name) {
         return Err(SimError::conflict(format!("Tag {name} already exists")));
     }
     world.ensure_tags(std::slice::from_ref(&name));
-    Ok(Json(answers::tag(
-        &world.tags[&name],
-        &state.config.organization_id,
-    )))
+    Ok(Json(answers::tag(&world.tags[&name], &organization.id)))
 }
 
-pub async fn list(State(state): State<Arc<SimState>>) -> Result<Json<Value>, SimError> {
-    let world = state.world();
+pub async fn list(
+    Extension(organization): Extension<Arc<Organization>>,
+) -> Result<Json<Value>, SimError> {
+    let world = organization.world();
     let items = world
         .tags
         .values()
-        .map(|t| answers::tag(t, &state.config.organization_id))
+        .map(|t| answers::tag(t, &organization.id))
         .collect();
     Ok(Json(answers::list(items)))
 }
 
 pub async fn rename(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, SimError> {
     let new_name = input.str("name").unwrap_or_default().to_string();
-    let mut world = state.world();
+    let mut world = organization.world();
     if new_name != name && world.tags.contains_key(&new_name) {
         return Err(SimError::conflict(format!("Tag {new_name} already exists")));
     }
@@ -65,14 +64,14 @@ pub async fn rename(
             *t = new_name.clone();
         }
     }
-    Ok(Json(answers::tag(&tag, &state.config.organization_id)))
+    Ok(Json(answers::tag(&tag, &organization.id)))
 }
 
 pub async fn delete(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, SimError> {
-    let mut world = state.world();
+    let mut world = organization.world();
     let tag = world
         .tags
         .remove(&name)

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use crate::answers;
 use crate::catalog::ConnectorKind;
 use crate::errors::SimError;
-use crate::state::{Input, SimState, TemplateRecord, World, dedup, tags_match, timestamp};
+use crate::state::{
+    Input, Organization, SimState, TemplateRecord, World, dedup, tags_match, timestamp,
+};
 
 /// `tags` and `tags_mode` of a list request (`all` unless said otherwise [E][A]).
 pub fn tag_filter(input: &Input) -> (Vec<String>, String) {
@@ -43,15 +45,15 @@ fn check_customization(customization: Option<&Value>) -> Result<(), SimError> {
 }
 
 pub async fn list(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
 ) -> Result<Json<Value>, SimError> {
     let (tags, mode) = tag_filter(&input);
-    let world = state.world();
+    let world = organization.world();
     let items = world
         .source_templates
         .values()
-        .filter(|t| t.organization_id.as_deref() == Some(state.config.organization_id.as_str()))
+        .filter(|t| t.organization_id.as_deref() == Some(organization.id.as_str()))
         .filter(|t| tags_match(&t.tags, &tags, &mode))
         .map(answers::template_item)
         .collect();
@@ -60,6 +62,7 @@ pub async fn list(
 
 pub async fn create(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
 ) -> Result<Json<Value>, SimError> {
     let definition_id = input
@@ -96,7 +99,7 @@ pub async fn create(
             .map(str::to_string)
             .unwrap_or_else(|| connector.name.clone()),
         definition_id,
-        organization_id: Some(state.config.organization_id.clone()),
+        organization_id: Some(organization.id.clone()),
         partial_default_config: defaults,
         customization,
         tags: Vec::new(),
@@ -104,7 +107,7 @@ pub async fn create(
         updated_at: now,
     };
     let answer = answers::template(&record, &state.catalog);
-    state
+    organization
         .world()
         .source_templates
         .insert(record.id.clone(), record);
@@ -113,7 +116,7 @@ pub async fn create(
 
 /// The organization's own template (standard templates are read-only: 403 on change).
 fn own<'a>(
-    state: &SimState,
+    organization: &Organization,
     world: &'a mut World,
     id: &str,
 ) -> Result<&'a mut TemplateRecord, SimError> {
@@ -122,7 +125,7 @@ fn own<'a>(
         .get_mut(&id.to_lowercase())
         .ok_or_else(|| SimError::not_found("Source template"))?;
     match template.organization_id.as_deref() {
-        Some(org) if org == state.config.organization_id => Ok(template),
+        Some(org) if org == organization.id => Ok(template),
         Some(_) => Err(SimError::not_found("Source template")),
         None => Err(SimError::forbidden(
             "Airbyte's standard templates cannot be changed; clone one instead",
@@ -132,16 +135,17 @@ fn own<'a>(
 
 pub async fn get(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
-    let world = state.world();
+    let world = organization.world();
     world
         .source_templates
         .get(&id.to_lowercase())
         .filter(|t| {
             t.organization_id
                 .as_deref()
-                .is_none_or(|org| org == state.config.organization_id)
+                .is_none_or(|org| org == organization.id)
         })
         .map(|t| Json(answers::template(t, &state.catalog)))
         .ok_or_else(|| SimError::not_found("Source template"))
@@ -151,6 +155,7 @@ pub async fn get(
 /// from the template take the new defaults; without, they keep the defaults they were made with.
 pub async fn patch(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
@@ -160,8 +165,8 @@ pub async fn patch(
         .filter(|c| !c.is_null())
         .cloned();
     check_customization(customization.as_ref())?;
-    let mut world = state.world();
-    let template = own(&state, &mut world, &id)?;
+    let mut world = organization.world();
+    let template = own(&organization, &mut world, &id)?;
     let defaults = input
         .object("partial_default_config")
         .cloned()
@@ -201,25 +206,26 @@ pub async fn patch(
 }
 
 pub async fn delete(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
-    let mut world = state.world();
-    let id = own(&state, &mut world, &id)?.id.clone();
+    let mut world = organization.world();
+    let id = own(&organization, &mut world, &id)?.id.clone();
     world.source_templates.remove(&id);
     Ok(Json(answers::deleted(&id)))
 }
 
 pub async fn tag(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
     let tag = input.str("tag").unwrap_or_default().to_string();
-    let mut world = state.world();
-    own(&state, &mut world, &id)?;
+    let mut world = organization.world();
+    own(&organization, &mut world, &id)?;
     world.ensure_tags(std::slice::from_ref(&tag));
-    let template = own(&state, &mut world, &id)?;
+    let template = own(&organization, &mut world, &id)?;
     if !template.tags.contains(&tag) {
         template.tags = dedup(template.tags.iter().cloned().chain([tag]));
         template.updated_at = timestamp();
@@ -229,11 +235,11 @@ pub async fn tag(
 
 /// Untagging answers only `{deleted_at}` [E].
 pub async fn untag(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Json<Value>, SimError> {
-    let mut world = state.world();
-    let template = own(&state, &mut world, &id)?;
+    let mut world = organization.world();
+    let template = own(&organization, &mut world, &id)?;
     let before = template.tags.len();
     template.tags.retain(|t| *t != tag);
     if template.tags.len() == before {

@@ -9,27 +9,30 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::errors::SimError;
-use crate::state::{Caller, Input, REGION_US, SimState};
+use crate::state::{Caller, Input, Organization, REGION_US, SimState};
 
 /// The application (organization) token.
 pub async fn application_token(
     State(state): State<Arc<SimState>>,
     Extension(input): Extension<Input>,
 ) -> Result<Json<Value>, SimError> {
-    let id_ok = input.str("client_id") == Some(state.config.client_id.as_str());
+    let organization = input
+        .str("client_id")
+        .and_then(|client| state.organization_by_client(client))
+        .ok_or(SimError::Unauthenticated)?;
     let secret_ok = constant_time_eq(
         input.str("client_secret").unwrap_or_default().as_bytes(),
-        state.config.client_secret.as_bytes(),
+        organization.client_secret().as_bytes(),
     );
-    if !(id_ok && secret_ok) {
+    if !secret_ok {
         return Err(SimError::Unauthenticated);
     }
     let ttl = state.token_ttls().1;
     Ok(Json(json!({
-        "access_token": state.issue_organization_token(),
+        "access_token": state.issue_organization_token(&organization),
         "token_type": "Bearer",
         "expires_in": ttl.as_secs(),
-        "organization_id": state.config.organization_id,
+        "organization_id": organization.id,
     })))
 }
 
@@ -51,6 +54,7 @@ fn tenant(state: &SimState, input: &Input) -> String {
 /// use; the region counts only at creation.
 fn workspace_for(
     state: &SimState,
+    organization: &Organization,
     name: &str,
     region_id: Option<&str>,
 ) -> Result<String, SimError> {
@@ -61,7 +65,7 @@ fn workspace_for(
             "string_too_short",
         ));
     }
-    let mut world = state.world();
+    let mut world = organization.world();
     if let Some(existing) = world.workspaces_named(name).first() {
         return Ok(existing.id.clone());
     }
@@ -70,30 +74,30 @@ fn workspace_for(
 
 pub async fn scoped_token(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
 ) -> Result<Json<Value>, SimError> {
     let name = tenant(&state, &input);
-    let workspace_id = workspace_for(&state, &name, input.str("region_id"))?;
+    let workspace_id = workspace_for(&state, &organization, &name, input.str("region_id"))?;
     Ok(Json(
-        json!({"token": state.issue_scoped_token(&workspace_id)}),
+        json!({"token": state.issue_scoped_token(&organization, &workspace_id)}),
     ))
 }
 
 pub async fn scoped_token_info(
-    State(state): State<Arc<SimState>>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, SimError> {
-    let Caller::Workspace(workspace_id) = caller else {
+    let Caller::Workspace(organization, workspace_id) = caller else {
         return Err(SimError::Unauthenticated);
     };
-    let name = state
+    let name = organization
         .world()
         .workspaces
         .get(&workspace_id)
         .map(|w| w.name.clone())
         .unwrap_or_default();
     Ok(Json(json!({
-        "organization_id": state.config.organization_id,
+        "organization_id": organization.id,
         "workspace_id": workspace_id,
         "customer_name": name,
     })))
@@ -116,6 +120,7 @@ pub fn valid_origin(origin: &str) -> bool {
 
 pub async fn widget_token(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
 ) -> Result<Json<Value>, SimError> {
     let origin = input.str("allowed_origin").unwrap_or_default();
@@ -127,9 +132,9 @@ pub async fn widget_token(
         ));
     }
     let name = tenant(&state, &input);
-    let workspace_id = workspace_for(&state, &name, input.str("region_id"))?;
+    let workspace_id = workspace_for(&state, &organization, &name, input.str("region_id"))?;
     let payload = json!({
-        "token": state.issue_scoped_token(&workspace_id),
+        "token": state.issue_scoped_token(&organization, &workspace_id),
         "widgetUrl": format!(
             "https://app.airbyte.ai/quick-start/widget?workspaceId={workspace_id}&allowedOrigin={}",
             url::form_urlencoded::byte_serialize(origin.as_bytes()).collect::<String>()

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::answers;
 use crate::errors::SimError;
-use crate::state::{Input, SimState, WorkspaceRecord, timestamp};
+use crate::state::{Input, Organization, SimState, WorkspaceRecord, timestamp};
 
 fn encode_cursor(sequence: u64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("after:{sequence}"))
@@ -38,6 +38,7 @@ fn decode_cursor(cursor: &str) -> Result<u64, SimError> {
 /// says), `null` on the last one. `name_contains` matches without regard to case.
 pub async fn list(
     State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, SimError> {
@@ -59,7 +60,7 @@ pub async fn list(
         .unwrap_or_default()
         .to_lowercase();
     let status = input.query_one("status");
-    let world = state.world();
+    let world = organization.world();
     let mut matching: Vec<&WorkspaceRecord> = world
         .workspaces
         .values()
@@ -76,7 +77,7 @@ pub async fn list(
     };
     let data: Vec<Value> = matching
         .into_iter()
-        .map(|w| answers::workspace(w, &state.config.organization_id))
+        .map(|w| answers::workspace(w, &organization.id))
         .collect();
     Ok(Json(json!({"data": data, "next": next})))
 }
@@ -98,8 +99,10 @@ fn next_page_url(headers: &HeaderMap, input: &Input, limit: usize, sequence: u64
     format!("http://{host}/api/v1/workspaces?{}", query.finish())
 }
 
-pub async fn stats(State(state): State<Arc<SimState>>) -> Result<Json<Value>, SimError> {
-    let world = state.world();
+pub async fn stats(
+    Extension(organization): Extension<Arc<Organization>>,
+) -> Result<Json<Value>, SimError> {
+    let world = organization.world();
     let active = world
         .workspaces
         .values()
@@ -113,25 +116,25 @@ pub async fn stats(State(state): State<Arc<SimState>>) -> Result<Json<Value>, Si
 }
 
 pub async fn get(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
-    let world = state.world();
+    let world = organization.world();
     world
         .workspaces
         .get(&id.to_lowercase())
-        .map(|w| Json(answers::workspace(w, &state.config.organization_id)))
+        .map(|w| Json(answers::workspace(w, &organization.id)))
         .ok_or_else(|| SimError::not_found("Workspace"))
 }
 
 /// `PUT`: name and status (`inactive` stops the workspace's connections).
 pub async fn update(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Extension(input): Extension<Input>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
     let id = id.to_lowercase();
-    let mut world = state.world();
+    let mut world = organization.world();
     if let Some(name) = input.str("name")
         && world
             .workspaces
@@ -153,19 +156,16 @@ pub async fn update(
         record.status = status.to_string();
     }
     record.updated_at = timestamp();
-    Ok(Json(answers::workspace(
-        record,
-        &state.config.organization_id,
-    )))
+    Ok(Json(answers::workspace(record, &organization.id)))
 }
 
 /// Deletes the workspace with all its sources and their connections.
 pub async fn delete(
-    State(state): State<Arc<SimState>>,
+    Extension(organization): Extension<Arc<Organization>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, SimError> {
     let id = id.to_lowercase();
-    let mut world = state.world();
+    let mut world = organization.world();
     world
         .workspaces
         .remove(&id)
