@@ -725,3 +725,140 @@ async fn every_answer_of_a_whole_session_fits_the_reference() {
     let counts = sim.state().recorder.counts();
     assert!(counts.iter().all(|c| c.status != 500), "{counts:?}");
 }
+
+/// Two organizations in one simulator: each token opens only its own organization's objects;
+/// the other's ids answer 404 (templates, sources, workspaces), its name mints a workspace of
+/// its own, and a header naming the other organization is 403.
+#[tokio::test]
+async fn a_token_of_one_organization_is_refused_by_the_others_objects() {
+    let second = airbyte_sim::OrganizationConfig::random("second-client");
+    let sim = Simulator::start(
+        SimConfig {
+            modes: Modes::strict(),
+            more_organizations: vec![second.clone()],
+            ..SimConfig::default()
+        },
+        loopback(),
+    )
+    .await
+    .unwrap();
+    let raw = Raw::new(&sim);
+    let first = raw.organization_token(&sim).await;
+    let answer = raw
+        .send(
+            "POST",
+            "/api/v1/account/applications/token",
+            None,
+            Some(json!({"client_id": second.client_id, "client_secret": second.client_secret})),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["organization_id"], second.organization_id);
+    let other = answer.body["access_token"].as_str().unwrap().to_string();
+    let wrong = raw
+        .send(
+            "POST",
+            "/api/v1/account/applications/token",
+            None,
+            Some(json!({"client_id": second.client_id, "client_secret": sim.client_secret()})),
+        )
+        .await;
+    assert_ne!(wrong.status, 200, "another organization's secret opens nothing");
+
+    // A template of the first organization is invisible to the second.
+    let template = raw
+        .send(
+            "POST",
+            "/api/v1/integrations/templates/sources",
+            Some(&first),
+            Some(json!({"actor_definition_id": FAKER_DEFINITION_ID, "partial_default_config": {}, "name": "mine"})),
+        )
+        .await;
+    assert_eq!(template.status, 200, "{}", template.body);
+    let template_id = template.body["id"].as_str().unwrap().to_string();
+    let seen = raw
+        .send(
+            "GET",
+            &format!("/api/v1/integrations/templates/sources/{template_id}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(seen.status, 404, "{}", seen.body);
+    let listed = raw
+        .send("GET", "/api/v1/integrations/templates/sources", Some(&other), None)
+        .await;
+    assert_eq!(listed.body["data"], json!([]), "{}", listed.body);
+
+    // The same workspace name is two workspaces, one per organization.
+    let (_, first_workspace) = raw.scoped_token(&first, "acme").await;
+    let (other_scoped, other_workspace) = raw.scoped_token(&other, "acme").await;
+    assert_ne!(first_workspace, other_workspace);
+    let workspace = raw
+        .send(
+            "GET",
+            &format!("/api/v1/workspaces/{first_workspace}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(workspace.status, 404, "{}", workspace.body);
+
+    // A source of the second organization cannot be made from the first's template.
+    let source = raw
+        .send(
+            "POST",
+            "/api/v1/embedded/sources",
+            Some(&other_scoped),
+            Some(json!({"workspace_id": other_workspace, "source_template_id": template_id, "source_config": {}})),
+        )
+        .await;
+    assert_eq!(source.status, 422, "{}", source.body);
+
+    // The organization header must name the token's organization.
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/api/v1/workspaces", raw.base))
+        .bearer_auth(&other)
+        .header("X-Organization-Id", sim.organization_id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+
+    // Revoking one organization's tokens leaves the other's working; a rotated secret is
+    // refused and the new one accepted.
+    let organization = sim.state().organization(&second.organization_id).unwrap();
+    organization.revoke_tokens();
+    let revoked = raw.send("GET", "/api/v1/workspaces", Some(&other), None).await;
+    assert_ne!(revoked.status, 200);
+    let still = raw.send("GET", "/api/v1/workspaces", Some(&first), None).await;
+    assert_eq!(still.status, 200, "{}", still.body);
+    organization.set_client_secret("rotated");
+    let old = raw
+        .send(
+            "POST",
+            "/api/v1/account/applications/token",
+            None,
+            Some(json!({"client_id": second.client_id, "client_secret": second.client_secret})),
+        )
+        .await;
+    assert_ne!(old.status, 200);
+    let new = raw
+        .send(
+            "POST",
+            "/api/v1/account/applications/token",
+            None,
+            Some(json!({"client_id": second.client_id, "client_secret": "rotated"})),
+        )
+        .await;
+    assert_eq!(new.status, 200, "{}", new.body);
+    let log = sim.state().recorder.log_since(0);
+    assert!(
+        log.iter().any(|r| r.endpoint == "application_token"
+            && r.organization.as_deref() == Some(second.organization_id.as_str())),
+        "the request log names the organization of each token request"
+    );
+}
