@@ -217,15 +217,13 @@ impl AirbyteClient {
             .user_agent(config.user_agent.clone())
             .build()
             .map_err(|error| ApiError::Config(format!("cannot build the HTTP client: {error}")))?;
-        let limiter = config
-            .max_requests_per_second
-            .map(|rate| {
-                let quota = Quota::per_second(rate);
-                RateLimiter::direct(match config.burst {
-                    Some(burst) => quota.allow_burst(burst),
-                    None => quota,
-                })
-            });
+        let limiter = config.max_requests_per_second.map(|rate| {
+            let quota = Quota::per_second(rate);
+            RateLimiter::direct(match config.burst {
+                Some(burst) => quota.allow_burst(burst),
+                None => quota,
+            })
+        });
         Ok(AirbyteClient {
             inner: Arc::new(Inner {
                 http,

@@ -22,7 +22,8 @@ pub mod tokens;
 pub mod workspaces;
 
 pub use api::{
-    ConnectionTemplateApi, OrganizationApi, SourceApi, SourceTemplateApi, TemplateTagApi, TokenApi, WorkspaceApi,
+    ConnectionTemplateApi, OrganizationApi, SourceApi, SourceTemplateApi, TemplateTagApi, TokenApi,
+    WorkspaceApi,
 };
 pub use client::{
     AirbyteClient, CallObserver, ClientConfig, DEFAULT_API_URL, OrganizationCredentials,
@@ -30,8 +31,8 @@ pub use client::{
 };
 pub use compat::TENANT_FIELDS;
 pub use endpoint::Endpoint;
-pub use organization_token::{ApplicationToken, REFUSAL_HOLD};
 pub use error::{ApiError, FieldError};
+pub use organization_token::{ApplicationToken, REFUSAL_HOLD};
 pub use token::{BearerToken, ScopedToken};
 pub use tokens::SCOPED_TOKEN_LIFETIME;
 

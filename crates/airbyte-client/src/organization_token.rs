@@ -242,7 +242,11 @@ mod tests {
         for _ in 0..10 {
             assert!(cache.get(refuse).await.is_err());
         }
-        assert_eq!(mints.load(Ordering::SeqCst), 1, "held: one request for ten callers");
+        assert_eq!(
+            mints.load(Ordering::SeqCst),
+            1,
+            "held: one request for ten callers"
+        );
         cache.clear().await;
         let (token, info) = cache.get(|| async { Ok(minted("t")) }).await.unwrap();
         assert_eq!(token.expose(), "t");

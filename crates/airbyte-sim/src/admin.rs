@@ -100,7 +100,9 @@ fn organization(
 ) -> Result<Arc<Organization>, Box<Response>> {
     match query.get("organization") {
         None => Ok(state.primary().clone()),
-        Some(id) => state.organization(id).ok_or_else(|| unknown_organization(id)),
+        Some(id) => state
+            .organization(id)
+            .ok_or_else(|| unknown_organization(id)),
     }
 }
 

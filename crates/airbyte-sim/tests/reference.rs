@@ -763,7 +763,10 @@ async fn a_token_of_one_organization_is_refused_by_the_others_objects() {
             Some(json!({"client_id": second.client_id, "client_secret": sim.client_secret()})),
         )
         .await;
-    assert_ne!(wrong.status, 200, "another organization's secret opens nothing");
+    assert_ne!(
+        wrong.status, 200,
+        "another organization's secret opens nothing"
+    );
 
     // A template of the first organization is invisible to the second.
     let template = raw
@@ -786,7 +789,12 @@ async fn a_token_of_one_organization_is_refused_by_the_others_objects() {
         .await;
     assert_eq!(seen.status, 404, "{}", seen.body);
     let listed = raw
-        .send("GET", "/api/v1/integrations/templates/sources", Some(&other), None)
+        .send(
+            "GET",
+            "/api/v1/integrations/templates/sources",
+            Some(&other),
+            None,
+        )
         .await;
     assert_eq!(listed.body["data"], json!([]), "{}", listed.body);
 
@@ -832,9 +840,13 @@ async fn a_token_of_one_organization_is_refused_by_the_others_objects() {
     // refused and the new one accepted.
     let organization = sim.state().organization(&second.organization_id).unwrap();
     organization.revoke_tokens();
-    let revoked = raw.send("GET", "/api/v1/workspaces", Some(&other), None).await;
+    let revoked = raw
+        .send("GET", "/api/v1/workspaces", Some(&other), None)
+        .await;
     assert_ne!(revoked.status, 200);
-    let still = raw.send("GET", "/api/v1/workspaces", Some(&first), None).await;
+    let still = raw
+        .send("GET", "/api/v1/workspaces", Some(&first), None)
+        .await;
     assert_eq!(still.status, 200, "{}", still.body);
     organization.set_client_secret("rotated");
     let old = raw

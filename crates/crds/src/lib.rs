@@ -26,9 +26,8 @@ pub use embedded_workspace::{
 pub use organization::{
     AirbyteOrganization, AirbyteOrganizationSpec, ClusterAirbyteOrganization,
     ClusterAirbyteOrganizationSpec, CredentialsSecretRef, DEFAULT_API_URL, DEFAULT_ORGANIZATION,
-    IN_USE_FINALIZER,
-    NamespaceRule, OrganizationKind, OrganizationRef, OrganizationSettings, OrganizationStatus,
-    RequestBudget,
+    IN_USE_FINALIZER, NamespaceRule, OrganizationKind, OrganizationRef, OrganizationSettings,
+    OrganizationStatus, RequestBudget,
 };
 pub use source_template::{
     SourceTemplate, SourceTemplateSpec, SourceTemplateStatus, StreamSelection, StreamSelectionMode,

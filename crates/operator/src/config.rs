@@ -124,13 +124,21 @@ fn credentials_from_env() -> Result<Option<OrganizationCredentials>, String> {
         env("AIRBYTE_CLIENT_SECRET"),
         env("AIRBYTE_ACCESS_TOKEN"),
     ) {
-        (Some(client_id), Some(secret), _) => Ok(Some(OrganizationCredentials::ClientCredentials {
-            client_id,
-            client_secret: SecretString::from(secret),
-        })),
-        (None, None, Some(token)) => Ok(Some(OrganizationCredentials::AccessToken(BearerToken::new(token)))),
-        (Some(_), None, _) => Err("AIRBYTE_CLIENT_ID is set but AIRBYTE_CLIENT_SECRET is missing".into()),
-        (None, Some(_), _) => Err("AIRBYTE_CLIENT_SECRET is set but AIRBYTE_CLIENT_ID is missing".into()),
+        (Some(client_id), Some(secret), _) => {
+            Ok(Some(OrganizationCredentials::ClientCredentials {
+                client_id,
+                client_secret: SecretString::from(secret),
+            }))
+        }
+        (None, None, Some(token)) => Ok(Some(OrganizationCredentials::AccessToken(
+            BearerToken::new(token),
+        ))),
+        (Some(_), None, _) => {
+            Err("AIRBYTE_CLIENT_ID is set but AIRBYTE_CLIENT_SECRET is missing".into())
+        }
+        (None, Some(_), _) => {
+            Err("AIRBYTE_CLIENT_SECRET is set but AIRBYTE_CLIENT_ID is missing".into())
+        }
         (None, None, None) => Ok(None),
     }
 }

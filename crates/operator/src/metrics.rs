@@ -189,7 +189,9 @@ impl Metrics {
         self.organization_users
             .get_or_create(&labels)
             .set(i64::try_from(users).unwrap_or(i64::MAX));
-        if let Some(at) = token_expires_at.and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok()) {
+        if let Some(at) =
+            token_expires_at.and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+        {
             self.organization_token_expiry
                 .get_or_create(&labels)
                 .set(i64::try_from(at.as_secs()).unwrap_or(i64::MAX));
@@ -257,11 +259,7 @@ mod tests {
             metrics: metrics.clone(),
             organization: "default".into(),
         };
-        calls.observe(
-            Endpoint::SourcesCreate,
-            Some(201),
-            Duration::from_millis(3),
-        );
+        calls.observe(Endpoint::SourcesCreate, Some(201), Duration::from_millis(3));
         metrics
             .reconciles
             .get_or_create(&OutcomeLabels {
@@ -274,7 +272,12 @@ mod tests {
         metrics.set_organization("tenant-a/own", true, 3, None);
         let text = metrics.encode();
         assert!(text.contains(r#"airbyte_embedded_operator_airbyte_api_calls_total{organization="default",endpoint="sources_create",status="201"} 1"#), "{text}");
-        assert!(text.contains(r#"airbyte_embedded_operator_organization_users{organization="tenant-a/own"} 3"#), "{text}");
+        assert!(
+            text.contains(
+                r#"airbyte_embedded_operator_organization_users{organization="tenant-a/own"} 3"#
+            ),
+            "{text}"
+        );
         assert!(text.contains(r#"airbyte_embedded_operator_reconciles_total{kind="EmbeddedSource",reason="Synced"} 1"#), "{text}");
         assert!(text.contains(r#"airbyte_embedded_operator_workspace_token_expiry_timestamp_seconds{namespace="tenant-a",name="main"} 2000000000"#), "{text}");
         assert!(text.contains(r#"airbyte_embedded_operator_airbyte_api_fallback{feature="token_paths",choice="/api/v1/embedded/*"} 1"#), "{text}");

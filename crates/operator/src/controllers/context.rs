@@ -72,7 +72,10 @@ impl Stores {
     }
 
     /// A namespace's labels.
-    pub fn namespace_labels(&self, namespace: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    pub fn namespace_labels(
+        &self,
+        namespace: &str,
+    ) -> Option<std::collections::BTreeMap<String, String>> {
         self.namespaces
             .as_ref()?
             .get(&ObjectRef::new(namespace))?

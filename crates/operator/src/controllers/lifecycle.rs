@@ -15,9 +15,9 @@ use serde::de::DeserializeOwned;
 use super::context::Context;
 use super::error::{Error, backoff};
 use super::events::{EventAction, EventReason, Note};
-use super::status::{OwnedMetadata, apply_metadata, apply_status};
 use super::organization::registry::Organization;
 use super::organization::{self, Resolution};
+use super::status::{OwnedMetadata, apply_metadata, apply_status};
 use super::wiring::Kind;
 use crate::metrics::{KindLabels, OutcomeLabels};
 use airbyte_client::{AirbyteApi, ApiError, Endpoint};
@@ -215,23 +215,20 @@ pub async fn record<K: Kind, A: AirbyteApi>(
 
 /// Which organization object `status` names, and the Airbyte organization it is bound to: the
 /// one it was bound to, else (once its external object exists) the one it acts for now.
-fn bind_organization<K: Managed, A: AirbyteApi>(
+fn bind_organization<K: Kind, A: AirbyteApi>(
     object: &K,
     ctx: &Context<A>,
     previous: &K::Status,
     status: &mut K::Status,
-) where
-    K: Kind,
-{
+) {
     let Some(request) = object.organization(&ctx.stores) else {
         return;
     };
     let uid = object.uid().unwrap_or_default();
-    let bound = previous.organization_id().map(str::to_string).or_else(|| {
-        status
-            .external_id()
-            .and(ctx.memory.organization_id(&uid))
-    });
+    let bound = previous
+        .organization_id()
+        .map(str::to_string)
+        .or_else(|| status.external_id().and(ctx.memory.organization_id(&uid)));
     status.set_organization(request.key.status_name(), bound);
 }
 

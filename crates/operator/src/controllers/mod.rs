@@ -39,11 +39,11 @@ use kube::runtime::reflector::{self, Store};
 use kube::{Api, Client};
 
 use self::context::{Context, Parts};
+use self::organization::OrganizationKey;
+use self::organization::registry::{Connect, Organization, Organizations, Settings};
 use self::wiring::{Kinds, metadata};
 use crate::config::OperatorConfig;
 use crate::metrics::{ApiCallMetrics, Metrics};
-use self::organization::OrganizationKey;
-use self::organization::registry::{Connect, Organization, Organizations, Settings};
 use airbyte_client::{AirbyteApi, AirbyteClient, ClientConfig};
 use embedded_crds::{
     AirbyteOrganization, ClusterAirbyteOrganization, ConnectionTemplate, EmbeddedSource,
@@ -206,7 +206,14 @@ async fn operate<A: AirbyteApi>(
     let metadata = Metadata::new(&config);
     let mut stores = kinds.stores.clone();
     metadata.fill(&mut stores);
-    let ctx = context(client, organizations, config, metrics, &mut kinds, stores.clone());
+    let ctx = context(
+        client,
+        organizations,
+        config,
+        metrics,
+        &mut kinds,
+        stores.clone(),
+    );
     let mut started = kinds.start(ctx.clone(), shutdown.clone());
     let caches = metadata.caches();
     started

@@ -61,7 +61,14 @@ pub async fn act<A: AirbyteApi>(
         }),
         Plan::Create { replaces } => {
             let (seen, token) = read(observation)?;
-            create(airbyte, seen, &token, replaces, &source.spec.workspace_ref.name).await
+            create(
+                airbyte,
+                seen,
+                &token,
+                replaces,
+                &source.spec.workspace_ref.name,
+            )
+            .await
         }
         Plan::Update { id, origin, update } => {
             let (_, token) = read(observation)?;

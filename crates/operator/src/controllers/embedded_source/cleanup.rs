@@ -83,10 +83,7 @@ async fn token<A: AirbyteApi>(
     }
     match airbyte.get_workspace(workspace_id).await {
         Ok(found) => Ok(Some(
-            airbyte
-                .mint_scoped_token(&found.name, None)
-                .await?
-                .token,
+            airbyte.mint_scoped_token(&found.name, None).await?.token,
         )),
         Err(ApiError::NotFound { .. }) => Ok(None),
         Err(error) => Err(error.into()),

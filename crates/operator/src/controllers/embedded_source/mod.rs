@@ -13,21 +13,21 @@ mod record;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 
 use super::context::{Context, Stores};
-use super::organization::registry::Organization;
-use super::organization::{self, rules::Request};
 use super::error::Error;
 use super::lifecycle::{self, managed};
+use super::organization::registry::Organization;
+use super::organization::{self, rules::Request};
 use super::wiring::{Kind, Relations, hash_of, those};
 use airbyte_client::{AirbyteApi, ApiError, Endpoint};
 use embedded_crds::{
-    AirbyteOrganization, ClusterAirbyteOrganization, ConnectionTemplate, DeletionPolicy, EmbeddedSource, EmbeddedSourceStatus, EmbeddedWorkspace,
-    SourceTemplate,
+    AirbyteOrganization, ClusterAirbyteOrganization, ConnectionTemplate, DeletionPolicy,
+    EmbeddedSource, EmbeddedSourceStatus, EmbeddedWorkspace, SourceTemplate,
 };
 
 managed!(

@@ -22,16 +22,15 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use super::context::{Context, Stores};
-use super::organization::{self, rules::Request};
 use super::error::Error;
 use super::lifecycle::{self, managed};
+use super::organization::{self, rules::Request};
 use super::wiring::{Kind, Relations, hash_of, those};
 use airbyte_client::AirbyteApi;
 use embedded_crds::conditions::is_ready;
 use embedded_crds::{
     AirbyteOrganization, ClusterAirbyteOrganization, EmbeddedWorkspace, EmbeddedWorkspaceStatus,
 };
-
 
 managed!(
     EmbeddedWorkspace,

@@ -395,9 +395,7 @@ async fn check<A: AirbyteApi>(
         ctx.drift_checked(&basis.uid);
     }
     if plan::needs_name_check(basis, &checks) {
-        let found = airbyte
-            .find_workspaces_named(&basis.workspace_name)
-            .await?;
+        let found = airbyte.find_workspaces_named(&basis.workspace_name).await?;
         checks.same_named = Some(found.into_iter().map(|w| w.id).collect());
     }
     Ok(checks)

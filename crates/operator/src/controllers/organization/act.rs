@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-
+use super::OrganizationObject;
 use super::observe::Observation;
 use super::plan::{Plan, Planned};
 use super::registry::{Entry, Health, Organization};
-use super::OrganizationObject;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::lifecycle::write_metadata;
@@ -180,14 +179,15 @@ fn refused<K: OrganizationObject>(error: &ApiError, secret: &str, organization: 
             ),
         ),
         ApiError::Config(_) => Outcome::stalled(Reason::InvalidConfig, error.to_string()),
-        ApiError::RateLimited { .. } => Outcome::in_progress(
-            Reason::RateLimited,
-            format!("{error}; retrying"),
-        ),
+        ApiError::RateLimited { .. } => {
+            Outcome::in_progress(Reason::RateLimited, format!("{error}; retrying"))
+        }
         ApiError::Server { .. } | ApiError::Transport { .. } | ApiError::Decode { .. } => {
             Outcome::in_progress(
                 Reason::ApiUnavailable,
-                format!("could not obtain an application token from {url} ({error}); retrying: check spec.apiUrl if it lasts"),
+                format!(
+                    "could not obtain an application token from {url} ({error}); retrying: check spec.apiUrl if it lasts"
+                ),
             )
         }
     }

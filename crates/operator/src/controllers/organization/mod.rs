@@ -15,13 +15,16 @@ pub mod registry;
 pub mod rules;
 pub mod users;
 
+#[cfg(test)]
+mod driver_tests;
+
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use k8s_openapi::api::core::v1::Secret;
 
 use self::registry::Organization;
 use self::rules::{Decision, Found, Known, Request};
@@ -123,13 +126,15 @@ managed!(
     ClusterAirbyteOrganization,
     OrganizationStatus,
     "ClusterAirbyteOrganization",
-    cluster
+    cluster,
+    embedded_crds::IN_USE_FINALIZER
 );
 managed!(
     AirbyteOrganization,
     OrganizationStatus,
     "AirbyteOrganization",
-    namespaced
+    namespaced,
+    embedded_crds::IN_USE_FINALIZER
 );
 
 impl OrganizationObject for ClusterAirbyteOrganization {

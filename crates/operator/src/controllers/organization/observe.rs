@@ -45,7 +45,10 @@ pub enum CredentialsState {
     /// The version the current client was built from: nothing to read.
     Unchanged,
     Read(Credentials),
-    Problem { reason: Reason, message: String },
+    Problem {
+        reason: Reason,
+        message: String,
+    },
 }
 
 pub struct Observation<A> {
@@ -77,7 +80,10 @@ pub async fn observe<K: OrganizationObject, A: AirbyteApi>(
         format!(
             "{}@{}",
             meta.metadata.uid.as_deref().unwrap_or_default(),
-            meta.metadata.resource_version.as_deref().unwrap_or_default()
+            meta.metadata
+                .resource_version
+                .as_deref()
+                .unwrap_or_default()
         )
     });
     let current = ctx.organizations.entry(&key).and_then(|(_, _, o)| o);
@@ -89,7 +95,10 @@ pub async fn observe<K: OrganizationObject, A: AirbyteApi>(
         read_credentials(organization, ctx, &namespace).await?
     };
     let deleting = organization.meta().deletion_timestamp.is_some();
-    let requested = organization.annotations().get(RECONCILE_REQUESTED_AT).cloned();
+    let requested = organization
+        .annotations()
+        .get(RECONCILE_REQUESTED_AT)
+        .cloned();
     Ok(Observation {
         secret: format!("{namespace}/{}", reference.name),
         credentials_version,
@@ -154,7 +163,11 @@ async fn read_credentials<K: OrganizationObject, A: AirbyteApi>(
     let version = format!(
         "{}@{}",
         secret.metadata.uid.as_deref().unwrap_or_default(),
-        secret.metadata.resource_version.as_deref().unwrap_or_default()
+        secret
+            .metadata
+            .resource_version
+            .as_deref()
+            .unwrap_or_default()
     );
     let value = |key: &str| -> Result<String, CredentialsState> {
         let bytes = secret

@@ -226,13 +226,58 @@ mod tests {
             observation
         };
         let table: Vec<(&str, Observation<()>, &str, bool)> = vec![
-            ("new credentials build a client and check them afresh", first, "connect fresh", false),
-            ("unchanged credentials reuse the client and its cached token", with(observed(CredentialsState::Unchanged, 2, false)), "reuse", true),
-            ("a rotated secret builds a new client", with(observed(read("s2"), 2, false)), "connect fresh", true),
-            ("an object's report of a refusal checks afresh", with(Observation { suspect: true, ..observed(CredentialsState::Unchanged, 1, false) }), "reuse fresh", true),
-            ("a missing Secret stalls", observed(CredentialsState::Problem { reason: Reason::SecretNotFound, message: "gone".into() }, 1, false), "stall SecretNotFound", true),
-            ("deleted with users, it keeps working and waits", with(observed(CredentialsState::Unchanged, 1, true)), "reuse", true),
-            ("deleted without users, it is let go", with(observed(CredentialsState::Unchanged, 0, true)), "release", false),
+            (
+                "new credentials build a client and check them afresh",
+                first,
+                "connect fresh",
+                false,
+            ),
+            (
+                "unchanged credentials reuse the client and its cached token",
+                with(observed(CredentialsState::Unchanged, 2, false)),
+                "reuse",
+                true,
+            ),
+            (
+                "a rotated secret builds a new client",
+                with(observed(read("s2"), 2, false)),
+                "connect fresh",
+                true,
+            ),
+            (
+                "an object's report of a refusal checks afresh",
+                with(Observation {
+                    suspect: true,
+                    ..observed(CredentialsState::Unchanged, 1, false)
+                }),
+                "reuse fresh",
+                true,
+            ),
+            (
+                "a missing Secret stalls",
+                observed(
+                    CredentialsState::Problem {
+                        reason: Reason::SecretNotFound,
+                        message: "gone".into(),
+                    },
+                    1,
+                    false,
+                ),
+                "stall SecretNotFound",
+                true,
+            ),
+            (
+                "deleted with users, it keeps working and waits",
+                with(observed(CredentialsState::Unchanged, 1, true)),
+                "reuse",
+                true,
+            ),
+            (
+                "deleted without users, it is let go",
+                with(observed(CredentialsState::Unchanged, 0, true)),
+                "release",
+                false,
+            ),
         ];
         for (case, observation, expected, finalizer) in table {
             let planned = plan(&spec(), &observation, DEFAULTS);
@@ -252,7 +297,10 @@ mod tests {
 
     #[test]
     fn an_api_url_is_checked_as_the_client_uses_it() {
-        assert_eq!(api_url(None, false).unwrap().as_str(), "https://api.airbyte.ai/");
+        assert_eq!(
+            api_url(None, false).unwrap().as_str(),
+            "https://api.airbyte.ai/"
+        );
         assert!(api_url(Some("http://127.0.0.1:9"), false).is_ok());
         let (reason, message) = api_url(Some("http://airbyte.internal"), false).unwrap_err();
         assert_eq!(reason, Reason::InvalidConfig);

@@ -65,8 +65,12 @@ pub async fn record<K: OrganizationObject, A: AirbyteApi>(
     };
     lifecycle::record(organization, ctx, &outcome, Some(fields)).await?;
     let label = observation.key.label();
-    ctx.metrics
-        .set_organization(&label, applied.outcome.is_ready(), users.count, applied.token.as_ref().map(|t| t.expires_at));
+    ctx.metrics.set_organization(
+        &label,
+        applied.outcome.is_ready(),
+        users.count,
+        applied.token.as_ref().map(|t| t.expires_at),
+    );
     Ok(next_visit(ctx, &uid, observation, &applied.outcome))
 }
 

@@ -189,17 +189,69 @@ mod tests {
                 values: None,
             }]),
         };
-        let table: Vec<(&str, Option<NamespaceRule>, &str, BTreeMap<String, String>, bool)> = vec![
-            ("no rule admits every namespace", None, "a", labels(&[]), true),
-            ("a listed namespace is admitted", Some(rule(&["a", "b"], None)), "b", labels(&[]), true),
-            ("an unlisted namespace is not", Some(rule(&["a"], None)), "c", labels(&[]), false),
-            ("a namespace with the selected label is admitted", Some(rule(&[], Some(team("x")))), "c", labels(&[("team", "x")]), true),
-            ("a namespace with another value is not", Some(rule(&[], Some(team("x")))), "c", labels(&[("team", "y")]), false),
-            ("either a name or a label admits", Some(rule(&["a"], Some(team("x")))), "a", labels(&[]), true),
-            ("an invalid selector admits nothing", Some(rule(&[], Some(bad))), "a", labels(&[("team", "x")]), false),
+        let table: Vec<(
+            &str,
+            Option<NamespaceRule>,
+            &str,
+            BTreeMap<String, String>,
+            bool,
+        )> = vec![
+            (
+                "no rule admits every namespace",
+                None,
+                "a",
+                labels(&[]),
+                true,
+            ),
+            (
+                "a listed namespace is admitted",
+                Some(rule(&["a", "b"], None)),
+                "b",
+                labels(&[]),
+                true,
+            ),
+            (
+                "an unlisted namespace is not",
+                Some(rule(&["a"], None)),
+                "c",
+                labels(&[]),
+                false,
+            ),
+            (
+                "a namespace with the selected label is admitted",
+                Some(rule(&[], Some(team("x")))),
+                "c",
+                labels(&[("team", "x")]),
+                true,
+            ),
+            (
+                "a namespace with another value is not",
+                Some(rule(&[], Some(team("x")))),
+                "c",
+                labels(&[("team", "y")]),
+                false,
+            ),
+            (
+                "either a name or a label admits",
+                Some(rule(&["a"], Some(team("x")))),
+                "a",
+                labels(&[]),
+                true,
+            ),
+            (
+                "an invalid selector admits nothing",
+                Some(rule(&[], Some(bad))),
+                "a",
+                labels(&[("team", "x")]),
+                false,
+            ),
         ];
         for (case, rule, namespace, labels, expected) in table {
-            assert_eq!(admits(rule.as_ref(), namespace, Some(&labels)), expected, "{case}");
+            assert_eq!(
+                admits(rule.as_ref(), namespace, Some(&labels)),
+                expected,
+                "{case}"
+            );
         }
     }
 

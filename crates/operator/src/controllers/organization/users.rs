@@ -33,7 +33,12 @@ fn of<K: Kind>(store: &Store<K>, stores: &Stores, key: &OrganizationKey) -> Vec<
 
 /// A few users in words, for a condition: `EmbeddedWorkspace a/main, ... and 7 more`.
 pub fn some(users: &[String], shown: usize) -> String {
-    let mut text = users.iter().take(shown).cloned().collect::<Vec<_>>().join(", ");
+    let mut text = users
+        .iter()
+        .take(shown)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if users.len() > shown {
         text.push_str(&format!(" and {} more", users.len() - shown));
     }

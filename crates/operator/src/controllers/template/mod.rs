@@ -23,10 +23,10 @@ use kube::runtime::controller::Action;
 use serde_json::{Map, Value};
 
 use super::context::{Context, Stores};
-use super::organization::{self, rules::Request};
 use super::error::Error;
 use super::external::{AirbyteObject, Events};
 use super::lifecycle::{self, Managed};
+use super::organization::{self, rules::Request};
 use super::secret_values::ResolvedConfig;
 use super::wiring::{Kind, Relations, hash_of, those};
 use airbyte_client::models::{
@@ -324,7 +324,10 @@ impl<K: Template> Kind for K {
     }
 
     fn published(&self) -> Option<u64> {
-        Some(hash_of((Template::published(self), self.organization_ref())))
+        Some(hash_of((
+            Template::published(self),
+            self.organization_ref(),
+        )))
     }
 }
 

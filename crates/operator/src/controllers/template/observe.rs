@@ -92,10 +92,7 @@ async fn read<K: Template, A: AirbyteApi>(
         None => None,
     };
     let adopt = template.annotations().get(EXTERNAL_ID).cloned();
-    let reader = Airbyte::<K, A> {
-        airbyte,
-        desired,
-    };
+    let reader = Airbyte::<K, A> { airbyte, desired };
     let lookup = look_up(&reader, known, adopt, intent::recorded(template)).await?;
     ctx.drift_checked(&uid);
     Ok(match lookup {

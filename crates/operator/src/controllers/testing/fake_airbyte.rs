@@ -12,8 +12,9 @@ use airbyte_client::models::{
     WidgetTokenRequest, Workspace, WorkspaceQuery, WorkspaceStatus,
 };
 use airbyte_client::{
-    AirbyteApi, ApiError, ApplicationToken, BearerToken, OrganizationApi, ConnectionTemplateApi, Endpoint, ScopedToken, SourceApi,
-    SourceTemplateApi, TemplateTagApi, TokenApi, WorkspaceApi,
+    AirbyteApi, ApiError, ApplicationToken, BearerToken, ConnectionTemplateApi, Endpoint,
+    OrganizationApi, ScopedToken, SourceApi, SourceTemplateApi, TemplateTagApi, TokenApi,
+    WorkspaceApi,
 };
 
 use crate::controllers::clock::rfc3339;
@@ -554,7 +555,10 @@ impl OrganizationApi for FakeAirbyte {
         self.call(Endpoint::ApplicationToken)?;
         let world = self.world();
         if let Some(accepted) = &world.accepted_secret
-            && self.secret.as_ref().is_some_and(|secret| secret != accepted)
+            && self
+                .secret
+                .as_ref()
+                .is_some_and(|secret| secret != accepted)
         {
             return Err(ApiError::from_response(
                 Endpoint::ApplicationToken,

@@ -21,12 +21,12 @@ use serde_json::Value;
 use super::clock::ManualClock;
 use super::context::{Context, Parts, Stores};
 use super::events::{CollectedEvents, EventReason, Note};
+use super::organization::OrganizationKey;
+use super::organization::registry::{Connect, Organization, Organizations, Settings};
 use super::wiring::Kind;
 use crate::config::{OperatorConfig, WorkspaceNamePolicy};
 use crate::metrics::Metrics;
 use airbyte_client::OrganizationCredentials;
-use super::organization::OrganizationKey;
-use super::organization::registry::{Connect, Organization, Organizations, Settings};
 use embedded_crds::{
     AirbyteOrganization, ClusterAirbyteOrganization, ConnectionTemplate, EmbeddedSource,
     EmbeddedWorkspace, SourceTemplate,

@@ -23,7 +23,8 @@ pub struct Scope {
 /// Which objects of `D` a change of `other` concerns.
 pub type Mapper<O, D> = fn(other: &O, objects: &Store<D>, scope: &Scope) -> Vec<ObjectRef<D>>;
 
-type Wire<D> = Box<dyn FnOnce(&mut Feeds, &Store<D>, &Scope, Controller<D>) -> Controller<D> + Send>;
+type Wire<D> =
+    Box<dyn FnOnce(&mut Feeds, &Store<D>, &Scope, Controller<D>) -> Controller<D> + Send>;
 
 /// The relations of one kind, wired into its controller when the operator starts.
 pub struct Relations<D: Kind> {
