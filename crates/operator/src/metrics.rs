@@ -128,21 +128,7 @@ impl Metrics {
             "When the token in each workspace Secret expires (Unix time, seconds)",
             metrics.token_expiry.clone(),
         );
-        r.register(
-            "organization_ready",
-            "1 while the organization's credentials obtain an application token",
-            metrics.organization_ready.clone(),
-        );
-        r.register(
-            "organization_users",
-            "Objects that act for the organization",
-            metrics.organization_users.clone(),
-        );
-        r.register(
-            "organization_token_expiry_timestamp_seconds",
-            "When the organization's application token last obtained expires (Unix time, seconds)",
-            metrics.organization_token_expiry.clone(),
-        );
+        metrics.register_organizations(r);
         r.register(
             "leader",
             "1 while this replica holds the leader Lease (or runs without election)",
@@ -153,6 +139,25 @@ impl Metrics {
             registry,
             ..metrics
         }
+    }
+
+    /// The per-organization gauges.
+    fn register_organizations(&self, r: &mut Registry) {
+        r.register(
+            "organization_ready",
+            "1 while the organization's credentials obtain an application token",
+            self.organization_ready.clone(),
+        );
+        r.register(
+            "organization_users",
+            "Objects that act for the organization",
+            self.organization_users.clone(),
+        );
+        r.register(
+            "organization_token_expiry_timestamp_seconds",
+            "When the organization's application token last obtained expires (Unix time, seconds)",
+            self.organization_token_expiry.clone(),
+        );
     }
 
     /// Prometheus text exposition.

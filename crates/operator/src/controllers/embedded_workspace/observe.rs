@@ -16,7 +16,7 @@ use crate::config::WorkspaceNamePolicy;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::memory::{CachedToken, RecordedSecret, StoredToken};
-use crate::controllers::organization::registry::Organization;
+use crate::controllers::organization::{self, registry::Organization};
 use airbyte_client::models::WorkspaceStatus;
 use airbyte_client::{AirbyteApi, ApiError, BearerToken};
 use embedded_crds::conditions::Outcome;
@@ -180,26 +180,6 @@ fn claims_problem<A: AirbyteApi>(
     status: &embedded_crds::EmbeddedWorkspaceStatus,
 ) -> Option<Outcome> {
     let namespace = &workspace.namespace().unwrap_or_default();
-    let fallback = ctx.organizations.fallback();
-    // Names are unique per Airbyte organization: only workspaces acting for the same one
-    // (by id: two organization objects may name one organization) are rivals.
-    let same_organization = |w: &EmbeddedWorkspace| {
-        w.status
-            .as_ref()
-            .and_then(|s| s.organization_id.clone())
-            .or_else(|| {
-                let key = crate::controllers::organization::OrganizationKey::of(
-                    w.spec.organization_ref.as_ref(),
-                    w.meta().namespace.as_deref(),
-                );
-                crate::controllers::organization::organization_id_of(
-                    &ctx.stores,
-                    fallback.as_deref(),
-                    &key,
-                )
-            })
-            .is_none_or(|id| id.eq_ignore_ascii_case(&organization.organization_id))
-    };
     let allows_any = ctx.config.workspace_name_policy == WorkspaceNamePolicy::Any
         || ctx
             .stores
@@ -218,7 +198,7 @@ fn claims_problem<A: AirbyteApi>(
                     workspace_name,
                 )
                 && w.uid() != workspace.uid()
-                && same_organization(w)
+                && same_organization(ctx, w, organization)
         })
         .iter()
         .map(|w| claim(w))
@@ -232,6 +212,28 @@ fn claims_problem<A: AirbyteApi>(
         &claim(workspace),
         &rivals,
     )
+}
+
+/// Names are unique per Airbyte organization: only workspaces acting for the same one (by id:
+/// two organization objects may name one organization) are rivals.
+fn same_organization<A: AirbyteApi>(
+    ctx: &Context<A>,
+    rival: &EmbeddedWorkspace,
+    organization: &Organization<A>,
+) -> bool {
+    rival
+        .status
+        .as_ref()
+        .and_then(|s| s.organization_id.clone())
+        .or_else(|| {
+            let key = organization::OrganizationKey::of(
+                rival.spec.organization_ref.as_ref(),
+                rival.meta().namespace.as_deref(),
+            );
+            let fallback = ctx.organizations.fallback();
+            organization::organization_id_of(&ctx.stores, fallback.as_deref(), &key)
+        })
+        .is_none_or(|id| id.eq_ignore_ascii_case(&organization.organization_id))
 }
 
 fn claim(workspace: &EmbeddedWorkspace) -> Claim {

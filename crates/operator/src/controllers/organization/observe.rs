@@ -140,6 +140,32 @@ fn count_users<K: OrganizationObject, A: AirbyteApi>(
     counted
 }
 
+/// One credential of the Secret, or what is wrong with it.
+fn secret_value(secret: &Secret, namespace: &str, key: &str) -> Result<String, CredentialsState> {
+    let name = secret.metadata.name.as_deref().unwrap_or_default();
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|data| data.get(key))
+        .ok_or_else(|| CredentialsState::Problem {
+            reason: Reason::SecretKeyNotFound,
+            message: format!(
+                "Secret {namespace}/{name} has no key {key}: add it, or set credentialsSecretRef's key names"
+            ),
+        })?;
+    let text = String::from_utf8(bytes.0.clone()).unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(CredentialsState::Problem {
+            reason: Reason::InvalidConfig,
+            message: format!(
+                "Secret {namespace}/{name} key {key} is empty or not UTF-8: put the credential there"
+            ),
+        });
+    }
+    Ok(text.to_string())
+}
+
 /// Reads the client id and secret (one GET: Secret data is never cached).
 async fn read_credentials<K: OrganizationObject, A: AirbyteApi>(
     organization: &K,
@@ -169,31 +195,7 @@ async fn read_credentials<K: OrganizationObject, A: AirbyteApi>(
             .as_deref()
             .unwrap_or_default()
     );
-    let value = |key: &str| -> Result<String, CredentialsState> {
-        let bytes = secret
-            .data
-            .as_ref()
-            .and_then(|data| data.get(key))
-            .ok_or_else(|| CredentialsState::Problem {
-                reason: Reason::SecretKeyNotFound,
-                message: format!(
-                    "Secret {namespace}/{} has no key {key}: add it, or set credentialsSecretRef's key names",
-                    reference.name
-                ),
-            })?;
-        let text = String::from_utf8(bytes.0.clone()).unwrap_or_default();
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(CredentialsState::Problem {
-                reason: Reason::InvalidConfig,
-                message: format!(
-                    "Secret {namespace}/{} key {key} is empty or not UTF-8: put the credential there",
-                    reference.name
-                ),
-            });
-        }
-        Ok(text.to_string())
-    };
+    let value = |key: &str| secret_value(&secret, namespace, key);
     let state = match (
         value(reference.client_id_key()),
         value(reference.client_secret_key()),

@@ -183,18 +183,6 @@ impl<A: AirbyteApi> Kinds<A> {
         let controller_store = store.clone();
         let start: Starter<A> = Box::new(move |ctx, feeds, shutdown| {
             let (own, own_rx) = unbounded::<Arc<K>>();
-            let mut relations = Relations::<K>::default();
-            K::relations(&mut relations);
-            let scope = Scope {
-                config: ctx.config.clone(),
-                stores: ctx.stores.clone(),
-            };
-            let controller = relations.wire(
-                feeds,
-                &controller_store,
-                &scope,
-                Controller::for_shared_stream(own_rx, controller_store.clone()),
-            );
             let forgetting = ctx.clone();
             let root = feed::root(
                 watcher(api, selected).default_backoff().modify(slim),
@@ -210,7 +198,8 @@ impl<A: AirbyteApi> Kinds<A> {
                     }
                 })),
             );
-            let controller = controller
+            let controller = Controller::for_shared_stream(own_rx, controller_store.clone());
+            let controller = wired(controller, &controller_store, feeds, &ctx)
                 .reconcile_on(wake_rx)
                 .with_config(ControllerConfig::default().concurrency(concurrency))
                 .graceful_shutdown_on(shutdown)
@@ -274,6 +263,22 @@ impl<A: AirbyteApi> Kinds<A> {
             controllers,
         }
     }
+}
+
+/// `controller` with the triggers of the kind's relations.
+fn wired<K: Kind, A: AirbyteApi>(
+    controller: Controller<K>,
+    store: &Store<K>,
+    feeds: &mut Feeds,
+    ctx: &Context<A>,
+) -> Controller<K> {
+    let mut relations = Relations::<K>::default();
+    K::relations(&mut relations);
+    let scope = Scope {
+        config: ctx.config.clone(),
+        stores: ctx.stores.clone(),
+    };
+    relations.wire(feeds, store, &scope, controller)
 }
 
 /// Wakes one object of a kind by name.
