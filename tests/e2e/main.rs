@@ -14,6 +14,7 @@ mod in_cluster;
 mod kube_runtime;
 mod leader_election;
 mod lifecycle;
+mod organizations;
 mod processes;
 mod sandbox;
 mod security;

@@ -238,6 +238,11 @@ impl Operator {
         self.child = Some(command.spawn().expect("start the operator binary"));
     }
 
+    /// How many times the process was started.
+    pub fn starts(&self) -> u32 {
+        self.starts
+    }
+
     /// SIGKILL, no goodbye.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -323,10 +328,13 @@ impl Drop for Operator {
 /// A simulator on a free loopback port with the given scoped-token lifetime, strict: a request
 /// field the reference does not name is refused, and every answer is checked against the
 /// reference.
+/// A strict simulator of two organizations: the first is the operator's (its flags), the
+/// second one a test may declare as an organization object ([`super::Scenario::partner`]).
 pub async fn simulator(scoped_token_ttl: Duration) -> Simulator {
     let config = SimConfig {
         scoped_token_ttl,
         modes: airbyte_sim::Modes::strict(),
+        more_organizations: vec![airbyte_sim::OrganizationConfig::random("partner-client")],
         ..SimConfig::default()
     };
     Simulator::start(config, "127.0.0.1:0".parse().unwrap())

@@ -136,6 +136,24 @@ impl Scenario {
         .await
     }
 
+    /// The simulator's second organization (the operator's own is the first).
+    pub fn partner(&self) -> std::sync::Arc<airbyte_sim::Organization> {
+        self.sim.state().organizations()[1].clone()
+    }
+
+    /// Requests the simulator answered for `endpoint` of the organization `organization_id`.
+    pub fn calls_for(&self, endpoint: Endpoint, organization_id: &str) -> usize {
+        self.sim
+            .state()
+            .recorder
+            .log_since(0)
+            .iter()
+            .filter(|r| {
+                r.endpoint == endpoint.label() && r.organization.as_deref() == Some(organization_id)
+            })
+            .count()
+    }
+
     /// Calls the simulator answered for `endpoint`, any status.
     pub fn calls(&self, endpoint: Endpoint) -> u64 {
         self.sim

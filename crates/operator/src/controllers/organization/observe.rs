@@ -58,6 +58,8 @@ pub struct Observation<A> {
     pub credentials_version: Option<String>,
     pub credentials: CredentialsState,
     pub users: Users,
+    /// The users were not counted afresh: count them again after this long.
+    pub recount_in: Option<Duration>,
     pub deleting: bool,
     /// An object saw Airbyte refuse the credentials since the last look.
     pub suspect: bool,
@@ -99,11 +101,13 @@ pub async fn observe<K: OrganizationObject, A: AirbyteApi>(
         .annotations()
         .get(RECONCILE_REQUESTED_AT)
         .cloned();
+    let (users, recount_in) = count_users(organization, ctx, &key, deleting);
     Ok(Observation {
         secret: format!("{namespace}/{}", reference.name),
         credentials_version,
         credentials,
-        users: count_users(organization, ctx, &key, deleting),
+        users,
+        recount_in,
         deleting,
         suspect: ctx.organizations.take_suspect(&key),
         request_pending: requested.is_some() && requested != status.last_handled_reconcile_at,
@@ -121,14 +125,15 @@ fn count_users<K: OrganizationObject, A: AirbyteApi>(
     ctx: &Context<A>,
     key: &OrganizationKey,
     deleting: bool,
-) -> Users {
+) -> (Users, Option<Duration>) {
     let uid = organization.uid().unwrap_or_default();
     let now = ctx.clock.instant();
     if let Some(counted) = ctx.memory.users(&uid)
         && !deleting
         && now.saturating_duration_since(counted.at) < COUNT_INTERVAL
     {
-        return counted;
+        let left = COUNT_INTERVAL - now.saturating_duration_since(counted.at);
+        return (counted, Some(left));
     }
     let found = users::users(&ctx.stores, key);
     let counted = Users {
@@ -137,7 +142,7 @@ fn count_users<K: OrganizationObject, A: AirbyteApi>(
         some: users::some(&found, USERS_SHOWN),
     };
     ctx.memory.note_users(&uid, counted.clone());
-    counted
+    (counted, None)
 }
 
 /// One credential of the Secret, or what is wrong with it.

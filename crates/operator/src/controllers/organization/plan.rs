@@ -182,6 +182,7 @@ mod tests {
                 count: users,
                 some: String::new(),
             },
+            recount_in: None,
             deleting,
             suspect: false,
             requested: None,

@@ -83,12 +83,13 @@ fn next_visit<A: AirbyteApi>(
     if observation.deleting {
         return Action::requeue(DELETION_RECHECK);
     }
-    if outcome.is_ready() {
+    let next = if outcome.is_ready() {
         ctx.memory.succeeded(uid);
-        return Action::requeue(ctx.config.drift_interval);
-    }
-    let attempt = ctx.memory.failed(uid);
-    Action::requeue(backoff(attempt, None))
+        ctx.config.drift_interval
+    } else {
+        backoff(ctx.memory.failed(uid), None)
+    };
+    Action::requeue(observation.recount_in.map_or(next, |recount| recount.min(next)))
 }
 
 /// Forgetting an organization that was let go: its memory, registry entry and metrics.
