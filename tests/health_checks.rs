@@ -34,6 +34,8 @@ fn cases() -> Vec<(String, Value, &'static str, &'static str)> {
         "SourceTemplate",
         "EmbeddedSource",
         "ConnectionTemplate",
+        "ClusterAirbyteOrganization",
+        "AirbyteOrganization",
     ] {
         let ready =
             json!({"observedGeneration": 2, "conditions": [condition("Ready", "True", "Synced")]});

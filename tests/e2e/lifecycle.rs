@@ -493,7 +493,36 @@ async fn kstatus_reads_in_progress_until_a_generation_is_reconciled() {
         Some(-1),
         "the fourth kind too"
     );
+    let partner = s.partner();
+    s.apply(&format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {}\nstringData: {{clientId: {}, clientSecret: {}}}\n---\napiVersion: embedded.airbyte.ai/v1alpha1\nkind: ClusterAirbyteOrganization\nmetadata: {}\nspec: {{organizationId: {}, apiUrl: {}, credentialsSecretRef: {{name: partner}}}}\n",
+        s.meta("partner"),
+        partner.client_id,
+        partner.client_secret(),
+        s.template_meta("partner"),
+        partner.id,
+        s.sim.url()
+    ))
+    .success();
+    let organizations: kube::Api<embedded_crds::ClusterAirbyteOrganization> =
+        kube::Api::all(s.ctx.client.clone());
+    let organization = s.cluster_name("partner");
+    let fresh = organizations.get(&organization).await.unwrap();
+    assert_eq!(
+        fresh.status.as_ref().and_then(|st| st.observed_generation),
+        Some(-1),
+        "and the organization kinds"
+    );
     s.operator.start_again();
+    let ready = s.wait_ready(&organizations, &organization).await;
+    assert_eq!(
+        ready.status.unwrap().observed_generation,
+        ready.metadata.generation
+    );
+    organizations
+        .delete(&organization, &DeleteParams::default())
+        .await
+        .unwrap();
     let ready = s.wait_ready(&s.workspaces(), "main").await;
     assert_eq!(
         ready.status.unwrap().observed_generation,

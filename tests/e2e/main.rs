@@ -20,4 +20,5 @@ mod sandbox;
 mod security;
 mod shutdown;
 mod steady_state;
+mod upgrade;
 mod workspace_token;

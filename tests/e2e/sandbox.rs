@@ -110,6 +110,10 @@ fn assert_examples_settled(lines: &[String]) {
         "SourceTemplate/stripe",
         "ConnectionTemplate/tenant-lake",
         "EmbeddedSource/tenant-us/stripe",
+        "ClusterAirbyteOrganization/default",
+        "ClusterAirbyteOrganization/partner",
+        "EmbeddedWorkspace/tenant-partner/main",
+        "EmbeddedSource/tenant-partner/demo",
     ] {
         assert!(last(object).contains("ready=True"), "{object}: {text}");
     }

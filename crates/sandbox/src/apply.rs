@@ -54,25 +54,7 @@ pub fn read(paths: &[PathBuf]) -> Result<Vec<Manifest>, String> {
         for file in files(path).map_err(|e| format!("{}: {e}", path.display()))? {
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            for document in serde_yaml::Deserializer::from_str(&text) {
-                let value = serde_yaml::Value::deserialize(document)
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
-                if value.is_null() {
-                    continue;
-                }
-                let object: DynamicObject = serde_yaml::from_value(value)
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
-                let types = object.types.clone().ok_or_else(|| {
-                    format!("{}: an object without apiVersion/kind", file.display())
-                })?;
-                let gvk = GroupVersionKind::try_from(&types)
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
-                manifests.push(Manifest {
-                    object,
-                    gvk,
-                    source: file.clone(),
-                });
-            }
+            manifests.extend(parse(&text, &file)?);
         }
     }
     let rank = |m: &Manifest| match m.gvk.kind.as_str() {
@@ -82,6 +64,32 @@ pub fn read(paths: &[PathBuf]) -> Result<Vec<Manifest>, String> {
         _ => 3,
     };
     manifests.sort_by_key(rank);
+    Ok(manifests)
+}
+
+/// Every object of a YAML text (documents separated by `---`), read from `source`.
+pub fn parse(text: &str, source: &Path) -> Result<Vec<Manifest>, String> {
+    let mut manifests = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value = serde_yaml::Value::deserialize(document)
+            .map_err(|e| format!("{}: {e}", source.display()))?;
+        if value.is_null() {
+            continue;
+        }
+        let object: DynamicObject =
+            serde_yaml::from_value(value).map_err(|e| format!("{}: {e}", source.display()))?;
+        let types = object
+            .types
+            .clone()
+            .ok_or_else(|| format!("{}: an object without apiVersion/kind", source.display()))?;
+        let gvk =
+            GroupVersionKind::try_from(&types).map_err(|e| format!("{}: {e}", source.display()))?;
+        manifests.push(Manifest {
+            object,
+            gvk,
+            source: source.to_path_buf(),
+        });
+    }
     Ok(manifests)
 }
 

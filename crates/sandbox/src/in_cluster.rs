@@ -7,9 +7,6 @@ use std::path::Path;
 use std::process::Command;
 
 use airbyte_sim::Simulator;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
 use local_control_plane::ControlPlane;
 
 use super::OPERATOR_NAMESPACE;
@@ -29,32 +26,13 @@ fn chart_image(name: &str) -> Option<(String, String)> {
     Some((repository.to_string(), tag.to_string()))
 }
 
-async fn credentials_secret(client: &Client, sim: &Simulator) -> Result<(), String> {
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "airbyte-credentials", "namespace": OPERATOR_NAMESPACE},
-        "stringData": {"clientId": sim.client_id(), "clientSecret": sim.client_secret()},
-    }))
-    .map_err(|e| e.to_string())?;
-    Api::<Secret>::namespaced(client.clone(), OPERATOR_NAMESPACE)
-        .patch(
-            "airbyte-credentials",
-            &PatchParams::apply("airbyte-embedded-operator-sandbox").force(),
-            &Patch::Apply(&secret),
-        )
-        .await
-        .map(drop)
-        .map_err(|e| format!("credentials Secret: {e}"))
-}
-
 /// Loads the image, exposes the simulator to pods, and installs the chart (waiting until the
-/// Deployment is Available).
+/// Deployment is Available); answers the simulator's URL as pods reach it.
 pub async fn install(
     plane: &mut ControlPlane,
-    client: &Client,
     sim: &Simulator,
     with: InCluster<'_>,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let node = plane
         .node_mut()
         .ok_or("--in-cluster needs the local control plane's node")?;
@@ -65,10 +43,8 @@ pub async fn install(
         .ok_or_else(|| format!("{} holds no tagged image", with.archive.display()))?;
     let port = sim.url().port().ok_or("the simulator has no port")?;
     let gateway = node.expose_loopback_port(port).map_err(|e| e.to_string())?;
-    credentials_secret(client, sim).await?;
+    let api_url = format!("http://{gateway}:{port}");
     let values = [
-        format!("airbyte.organizationId={}", sim.organization_id()),
-        format!("airbyte.apiUrl=http://{gateway}:{port}"),
         "airbyte.allowInsecureHttp=true".to_string(),
         format!("image.repository={repository}"),
         format!("image.tag={tag}"),
@@ -93,7 +69,7 @@ pub async fn install(
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
-    Ok(())
+    Ok(api_url)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod apply;
 mod in_cluster;
+pub mod organizations;
 pub mod table;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +20,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 
-use airbyte_client::OrganizationCredentials;
 use airbyte_sim::{SimConfig, Simulator};
 use embedded_crds::schema;
 use embedded_operator::config::{OperatorConfig, WorkspaceNamePolicy};
@@ -103,12 +103,14 @@ async fn ensure_namespace(client: &Client, name: &str) -> Result<(), String> {
 
 fn write_env(path: &Path, sim: &Simulator) -> std::io::Result<()> {
     let config = &sim.state().config;
+    let partner = sim.state().organizations()[1].clone();
     let text = format!(
-        "AIRBYTE_API_URL=http://{}\nAIRBYTE_CLIENT_ID={}\nAIRBYTE_CLIENT_SECRET={}\nAIRBYTE_ORGANIZATION_ID={}\n",
+        "AIRBYTE_API_URL=http://{}\nAIRBYTE_CLIENT_ID={}\nAIRBYTE_CLIENT_SECRET={}\nAIRBYTE_ORGANIZATION_ID={}\nAIRBYTE_PARTNER_ORGANIZATION_ID={}\n",
         sim.addr(),
         config.client_id,
         config.client_secret,
-        config.organization_id
+        config.organization_id,
+        partner.id
     );
     kubeconfig::write_private(path, &text)
 }
@@ -121,11 +123,9 @@ fn spawn_controllers(
 ) -> Result<tokio::task::JoinHandle<Result<(), String>>, String> {
     let config = OperatorConfig {
         api_url: sim.url(),
-        organization_id: Some(sim.organization_id().to_string()),
-        credentials: Some(OrganizationCredentials::ClientCredentials {
-            client_id: sim.state().config.client_id.clone(),
-            client_secret: sim.state().config.client_secret.clone().into(),
-        }),
+        // Both organizations are resources (`organizations::manifests`): no flags.
+        organization_id: None,
+        credentials: None,
         watch_namespace: None,
         selector: None,
         secret_namespace: OPERATOR_NAMESPACE.into(),
@@ -186,6 +186,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), String> {
     let sim = Simulator::start(
         SimConfig {
             client_id: "sandbox".into(),
+            more_organizations: vec![airbyte_sim::OrganizationConfig::random("sandbox-partner")],
             scoped_token_ttl: Duration::from_secs(args.token_ttl_seconds),
             ..SimConfig::default()
         },
@@ -202,7 +203,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), String> {
     ensure_namespace(&client, OPERATOR_NAMESPACE).await?;
 
     // 4. The controllers, in this process; or (--in-cluster) the chart with the built image.
-    let controllers = if args.in_cluster {
+    let (controllers, api_url) = if args.in_cluster {
         let archive = args
             .image_archive
             .as_deref()
@@ -217,14 +218,21 @@ pub async fn run(args: SandboxArgs) -> Result<(), String> {
         let plane = plane
             .as_mut()
             .ok_or("--in-cluster needs the local control plane")?;
-        in_cluster::install(plane, &client, &sim, with).await?;
+        let api_url = in_cluster::install(plane, &sim, with).await?;
         step(
             "the operator runs as a pod: kubectl -n airbyte-embedded-operator logs deploy/airbyte-embedded-operator",
         );
-        None
+        (None, api_url)
     } else {
-        Some(spawn_controllers(&client, &sim, shutdown.clone())?)
+        let controllers = spawn_controllers(&client, &sim, shutdown.clone())?;
+        (Some(controllers), sim.url().to_string())
     };
+    let organizations = organizations::manifests(&sim, api_url.trim_end_matches('/'))?;
+    apply::apply(&client, &organizations).await?;
+    step(&format!(
+        "declared the simulator's two organizations: ClusterAirbyteOrganization default and {}",
+        organizations::PARTNER
+    ));
 
     println!(
         "sandbox ready: export KUBECONFIG={}",
@@ -239,8 +247,12 @@ pub async fn run(args: SandboxArgs) -> Result<(), String> {
 
     // 5. --apply: the manifests, then their progress.
     if !args.apply.is_empty() {
-        let manifests = apply::read(&args.apply)?;
+        let mut manifests = apply::read(&args.apply)?;
         apply::apply(&client, &manifests).await?;
+        let declared = organizations
+            .into_iter()
+            .filter(|m| m.gvk.kind == "ClusterAirbyteOrganization");
+        manifests.splice(0..0, declared);
         println!(
             "applied {} objects; waiting for them to settle:",
             manifests.len()

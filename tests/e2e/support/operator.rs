@@ -59,6 +59,8 @@ pub struct OperatorOptions {
     pub log_name: String,
     /// Watch every namespace (objects are still confined to the test's label).
     pub all_namespaces: bool,
+    /// Another operator binary (the previous release, for the upgrade test).
+    pub binary: Option<PathBuf>,
 }
 
 impl OperatorOptions {
@@ -81,6 +83,7 @@ impl Default for OperatorOptions {
             leader_identity: None,
             log_name: "operator.log".into(),
             all_namespaces: false,
+            binary: None,
         }
     }
 }
@@ -101,8 +104,12 @@ impl Operator {
     /// Starts the operator for `ctx`'s namespace and label against `sim`.
     pub fn start(ctx: &TestContext, sim: &Simulator, options: OperatorOptions) -> Operator {
         let metrics_port = free_port().unwrap();
+        let binary = options.binary.as_ref().map_or_else(
+            || env!("CARGO_BIN_EXE_airbyte-embedded-operator").to_string(),
+            |path| path.display().to_string(),
+        );
         let mut command = vec![
-            env!("CARGO_BIN_EXE_airbyte-embedded-operator").to_string(),
+            binary,
             "run".into(),
             "--api-url".into(),
             sim.url().to_string(),

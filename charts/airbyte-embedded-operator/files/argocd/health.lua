@@ -1,6 +1,7 @@
--- Argo CD health check for embedded.airbyte.ai kinds (EmbeddedWorkspace, SourceTemplate,
--- EmbeddedSource), following kstatus: being deleted or not yet reconciled -> Progressing,
--- Stalled=True -> Degraded, Reconciling=True -> Progressing, Ready=True -> Healthy.
+-- Argo CD health check for every embedded.airbyte.ai kind (EmbeddedWorkspace, SourceTemplate,
+-- EmbeddedSource, ConnectionTemplate, ClusterAirbyteOrganization, AirbyteOrganization),
+-- following kstatus: being deleted or not yet reconciled -> Progressing, Stalled=True ->
+-- Degraded, Reconciling=True -> Progressing, Ready=True -> Healthy.
 local hs = {}
 if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
   hs.status = "Progressing"

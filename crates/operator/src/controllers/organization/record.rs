@@ -89,7 +89,11 @@ fn next_visit<A: AirbyteApi>(
     } else {
         backoff(ctx.memory.failed(uid), None)
     };
-    Action::requeue(observation.recount_in.map_or(next, |recount| recount.min(next)))
+    Action::requeue(
+        observation
+            .recount_in
+            .map_or(next, |recount| recount.min(next)),
+    )
 }
 
 /// Forgetting an organization that was let go: its memory, registry entry and metrics.
