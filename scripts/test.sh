@@ -47,6 +47,13 @@ if [ -z "${E2E_KUBECONFIG:-}" ]; then
   export AEO_IMAGE_ARCHIVE
 fi
 
+step "the previous release's operator, for the upgrade test (built from this clone's history; cached)"
+if previous=$(bash scripts/previous-release.sh | tail -n 1); then
+  export AEO_PREVIOUS_OPERATOR_BIN="$previous"
+else
+  echo "scripts/test.sh: the previous release could not be built; the upgrade test will say why" >&2
+fi
+
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
