@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use airbyte_client::Endpoint;
-use airbyte_sim::catalog::FAKER_DEFINITION_ID;
+use airbyte_sim::catalog::STRIPE_DEFINITION_ID;
 use embedded_crds::conditions;
 
 use crate::support::operator::{Operator, OperatorOptions, install_crds, simulator};
@@ -70,12 +70,12 @@ async fn objects_made_by_the_previous_release_are_taken_over_with_nothing_re_min
         r#"apiVersion: v1
 kind: Secret
 metadata: {secret}
-stringData: {{seed: "7"}}
+stringData: {{client_secret: sk_test_upgrade}}
 ---
 apiVersion: embedded.airbyte.ai/v1alpha1
 kind: SourceTemplate
 metadata: {template}
-spec: {{name: Faker upgrade {ns}, actorDefinitionId: {FAKER_DEFINITION_ID}}}
+spec: {{name: Stripe upgrade {ns}, actorDefinitionId: {STRIPE_DEFINITION_ID}}}
 ---
 apiVersion: embedded.airbyte.ai/v1alpha1
 kind: EmbeddedWorkspace
@@ -88,12 +88,12 @@ metadata: {source}
 spec:
   workspaceRef: {{name: main}}
   sourceTemplateRef: {{name: {template_name}}}
-  sourceConfig: {{count: 5}}
-  sourceConfigSecretRefs: [{{path: seed, secretKeyRef: {{name: faker-seed, key: seed}}}}]
+  sourceConfig: {{account_id: acct_1}}
+  sourceConfigSecretRefs: [{{path: client_secret, secretKeyRef: {{name: stripe-secret, key: client_secret}}}}]
 "#,
-        secret = s.meta("faker-seed"),
-        template = s.template_meta("faker"),
-        template_name = s.cluster_name("faker"),
+        secret = s.meta("stripe-secret"),
+        template = s.template_meta("stripe"),
+        template_name = s.cluster_name("stripe"),
         workspace = s.meta("main"),
         source = s.meta("feed"),
     ))
@@ -121,7 +121,7 @@ spec:
             let source = s.sources().get("feed").await.ok()?.status?;
             let template = s
                 .templates()
-                .get(&s.cluster_name("faker"))
+                .get(&s.cluster_name("stripe"))
                 .await
                 .ok()?
                 .status?;

@@ -26,7 +26,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use self::registry::Organization;
+use self::registry::{Entry, Health, Organization};
 use self::rules::{Decision, Found, Known, Request};
 use super::context::{Context, Stores};
 use super::error::Error;
@@ -204,7 +204,13 @@ async fn reconcile<K: OrganizationObject, A: AirbyteApi>(
     organization: &K,
     ctx: &Context<A>,
 ) -> Result<Action, Error> {
-    let observation = observe::observe(organization, ctx).await?;
+    let observation = match observe::observe(organization, ctx).await {
+        Ok(observation) => observation,
+        Err(error) => {
+            unobserved(organization, ctx, &error);
+            return Err(error);
+        }
+    };
     let defaults = plan::Defaults {
         allow_insecure_http: ctx.config.allow_insecure_http,
         requests_per_second: ctx.config.max_requests_per_second,
@@ -212,6 +218,36 @@ async fn reconcile<K: OrganizationObject, A: AirbyteApi>(
     let plan = plan::plan(organization.settings(), &observation, defaults);
     let applied = act::act(organization, ctx, &observation, plan).await?;
     record::record(organization, ctx, &observation, applied).await
+}
+
+/// The organization could not be looked at (Kubernetes failed): its objects must not wait for
+/// it without a word. One that worked stays usable; one never checked is not Ready, saying why.
+fn unobserved<K: OrganizationObject, A: AirbyteApi>(
+    organization: &K,
+    ctx: &Context<A>,
+    error: &Error,
+) {
+    let key = organization.key();
+    let previous = ctx.organizations.entry(&key);
+    let (health, client) = match previous {
+        Some((_, Health::Ready, client)) => (Health::Ready, client),
+        other => {
+            let outcome = error.outcome(&organization.describe());
+            let health = Health::NotReady {
+                reason: outcome.reason(),
+                message: outcome.message().to_string(),
+            };
+            (health, other.and_then(|(_, _, client)| client))
+        }
+    };
+    ctx.organizations.set(
+        key,
+        Entry {
+            generation: organization.meta().generation,
+            health,
+            organization: client,
+        },
+    );
 }
 
 /// What users depend on: readiness, the organization's id and namespace rules (generation),
