@@ -110,6 +110,65 @@ async fn invalid_manifests_are_refused_by_the_apiserver_naming_the_field() {
             ),
             vec!["path"],
         ),
+        (
+            "an organization reference with a namespace",
+            format!(
+                "kind: EmbeddedWorkspace\nmetadata: {}\nspec: {{organizationRef: {{kind: AirbyteOrganization, name: other, namespace: elsewhere}}}}",
+                s.meta("orgns")
+            ),
+            vec!["organizationRef takes no namespace"],
+        ),
+        (
+            "an organization reference of an unknown kind",
+            format!(
+                "kind: EmbeddedWorkspace\nmetadata: {}\nspec: {{organizationRef: {{kind: Issuer, name: other}}}}",
+                s.meta("orgkind")
+            ),
+            vec!["spec.organizationRef.kind", "Issuer"],
+        ),
+        (
+            "a template naming a namespaced organization",
+            format!(
+                "kind: SourceTemplate\nmetadata: {}\nspec: {{name: t, actorDefinitionId: dfd88b22-b603-4c3d-aad7-3701784586b1, organizationRef: {{kind: AirbyteOrganization, name: own}}}}",
+                s.template_meta("orgtemplate")
+            ),
+            vec![
+                "may name only a ClusterAirbyteOrganization",
+                "spec.organizationRef",
+            ],
+        ),
+        (
+            "an organization id that is not a UUID",
+            format!(
+                "kind: ClusterAirbyteOrganization\nmetadata: {}\nspec: {{organizationId: prod, credentialsSecretRef: {{name: s}}}}",
+                s.template_meta("orgid")
+            ),
+            vec!["spec.organizationId"],
+        ),
+        (
+            "credentials in another namespace",
+            format!(
+                "kind: AirbyteOrganization\nmetadata: {}\nspec: {{organizationId: 00000000-0000-4000-8000-0000000000b1, credentialsSecretRef: {{name: s, namespace: elsewhere}}}}",
+                s.meta("orgsecret")
+            ),
+            vec!["credentialsSecretRef takes no namespace"],
+        ),
+        (
+            "namespace rules that admit nothing",
+            format!(
+                "kind: ClusterAirbyteOrganization\nmetadata: {}\nspec: {{organizationId: 00000000-0000-4000-8000-0000000000b1, credentialsSecretRef: {{name: s}}, namespaces: {{}}}}",
+                s.template_meta("orgnothing")
+            ),
+            vec!["namespaces admits nothing"],
+        ),
+        (
+            "an API URL that is not one",
+            format!(
+                "kind: ClusterAirbyteOrganization\nmetadata: {}\nspec: {{organizationId: 00000000-0000-4000-8000-0000000000b1, apiUrl: 'api.airbyte.ai', credentialsSecretRef: {{name: s}}}}",
+                s.template_meta("orgurl")
+            ),
+            vec!["spec.apiUrl"],
+        ),
     ];
     for (case, body, expected) in cases {
         let manifest = format!("apiVersion: embedded.airbyte.ai/v1alpha1\n{body}\n");

@@ -287,9 +287,11 @@ pub async fn whole_story_uses_every_rule(
     mark: u64,
     user: &str,
     full: &str,
+    api_url: &str,
 ) {
     let ns = s.ns();
     let template = s.cluster_name("pg");
+    organizations_in_use(s, api_url).await;
     s.apply(&format!(
         r#"apiVersion: v1
 kind: Secret
@@ -414,6 +416,7 @@ spec:
     )
     .await;
 
+    organizations_released(s).await;
     let events = audit.events_since(mark);
     let forbidden: Vec<String> = events
         .iter()
@@ -459,6 +462,85 @@ spec:
         unused.is_empty(),
         "rules the operator never used: {unused:?}"
     );
+}
+
+/// Both organization kinds for the simulator's second organization, each used by a workspace
+/// (their in-use finalizers and statuses are written).
+async fn organizations_in_use(s: &Scenario, api_url: &str) {
+    let partner = s.partner();
+    let spec = format!(
+        "{{organizationId: {}, apiUrl: {api_url}, credentialsSecretRef: {{name: partner}}}}",
+        partner.id
+    );
+    s.apply(&format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata: {secret}
+stringData: {{clientId: {client}, clientSecret: {client_secret}}}
+---
+apiVersion: embedded.airbyte.ai/v1alpha1
+kind: ClusterAirbyteOrganization
+metadata: {cluster}
+spec: {spec}
+---
+apiVersion: embedded.airbyte.ai/v1alpha1
+kind: AirbyteOrganization
+metadata: {own}
+spec: {spec}
+---
+apiVersion: embedded.airbyte.ai/v1alpha1
+kind: EmbeddedWorkspace
+metadata: {via_cluster}
+spec: {{organizationRef: {{kind: ClusterAirbyteOrganization, name: {cluster_name}}}}}
+---
+apiVersion: embedded.airbyte.ai/v1alpha1
+kind: EmbeddedWorkspace
+metadata: {via_own}
+spec: {{organizationRef: {{kind: AirbyteOrganization, name: partner}}}}
+"#,
+        secret = s.meta("partner"),
+        client = partner.client_id,
+        client_secret = partner.client_secret(),
+        cluster = s.template_meta("partner"),
+        cluster_name = s.cluster_name("partner"),
+        own = s.meta("partner"),
+        via_cluster = s.meta("via-cluster"),
+        via_own = s.meta("via-own"),
+    ))
+    .success();
+    s.wait_ready(&s.workspaces(), "via-cluster").await;
+    s.wait_ready(&s.workspaces(), "via-own").await;
+}
+
+/// Deletes the organizations' users, then the organizations, which let go.
+async fn organizations_released(s: &Scenario) {
+    for name in ["via-cluster", "via-own"] {
+        s.workspaces()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    let cluster: Api<embedded_crds::ClusterAirbyteOrganization> = Api::all(s.ctx.client.clone());
+    let own: Api<embedded_crds::AirbyteOrganization> =
+        Api::namespaced(s.ctx.client.clone(), s.ns());
+    let name = s.cluster_name("partner");
+    cluster
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+    own.delete("partner", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        "the organizations to let go",
+        Duration::from_secs(60),
+        || async {
+            (cluster.get_opt(&name).await.ok()?.is_none()
+                && own.get_opt("partner").await.ok()?.is_none())
+            .then_some(())
+        },
+    )
+    .await;
 }
 
 /// The Secret values [`whole_story_uses_every_rule`] puts in Secrets: none may appear in the

@@ -551,7 +551,7 @@ async fn the_operator_in_its_pod_runs_the_whole_story_with_the_charts_rbac_and_u
     let user = format!("system:serviceaccount:{}:{full}", ctx.namespace);
     let operator = Operator::elsewhere(&full, ctx.path("operator.log"));
     let s = Scenario { operator, sim, ctx };
-    crate::chart::whole_story_uses_every_rule(&s, &audit, mark, &user, &full).await;
+    crate::chart::whole_story_uses_every_rule(&s, &audit, mark, &user, &full, &url).await;
     let logs = s
         .ctx
         .tools(Generation::Current)
