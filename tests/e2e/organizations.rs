@@ -11,14 +11,11 @@ use airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
 use airbyte_sim::catalog::FAKER_DEFINITION_ID;
 use embedded_crds::conditions::{self, Reason};
 use embedded_crds::{AirbyteOrganization, ClusterAirbyteOrganization};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Api;
-use kube::api::PostParams;
 use serde_json::json;
 
 use crate::support::operator::TEST_LABEL;
-use crate::support::{Generation, Scenario, Tools, wait_for};
+use crate::support::{Scenario, wait_for};
 
 const GROUP: &str = "apiVersion: embedded.airbyte.ai/v1alpha1";
 
@@ -38,6 +35,21 @@ fn partner_organization(s: &Scenario, name: &str, secret: &str, extra: &str) -> 
         s.partner().id,
         s.sim.url()
     )
+}
+
+/// The partner organization `partner` and its credentials Secret, joined.
+fn partner_with_credentials(s: &Scenario, extra: &str) -> String {
+    let partner = s.partner();
+    [
+        credentials(
+            s,
+            "partner-credentials",
+            &partner.client_id,
+            &partner.client_secret(),
+        ),
+        partner_organization(s, "partner", "partner-credentials", extra),
+    ]
+    .join("---\n")
 }
 
 fn organization_ref(s: &Scenario, name: &str) -> String {
@@ -80,13 +92,7 @@ async fn two_organizations_serve_their_tenants_side_by_side_and_each_airbyte_hol
     let partner = s.partner();
     let name = s.cluster_name("partner");
     let manifest = [
-        credentials(
-            &s,
-            "partner-credentials",
-            &partner.client_id,
-            &partner.client_secret(),
-        ),
-        partner_organization(&s, "partner", "partner-credentials", ""),
+        partner_with_credentials(&s, ""),
         faker_template(&s, "ours", ""),
         faker_template(&s, "theirs", &organization_ref(&s, "partner")),
         workspace(&s, "ours", ""),
@@ -189,16 +195,8 @@ async fn a_namespace_a_cluster_organization_does_not_admit_is_stalled_and_costs_
     let partner = s.partner();
     let name = s.cluster_name("partner");
     let manifest = [
-        credentials(
+        partner_with_credentials(
             &s,
-            "partner-credentials",
-            &partner.client_id,
-            &partner.client_secret(),
-        ),
-        partner_organization(
-            &s,
-            "partner",
-            "partner-credentials",
             "  namespaces: {names: [some-other-team], selector: {matchLabels: {team: partner}}}\n",
         ),
         workspace(&s, "main", &organization_ref(&s, "partner")),
@@ -312,16 +310,9 @@ async fn refused_credentials_stall_the_organization_its_objects_wait_and_a_fixed
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organization_in_use_waits_for_its_users_before_it_goes() {
     let s = Scenario::new("orgs-delete").await;
-    let partner = s.partner();
     let name = s.cluster_name("partner");
     let manifest = [
-        credentials(
-            &s,
-            "partner-credentials",
-            &partner.client_id,
-            &partner.client_secret(),
-        ),
-        partner_organization(&s, "partner", "partner-credentials", ""),
+        partner_with_credentials(&s, ""),
         workspace(&s, "theirs", &organization_ref(&s, "partner")),
     ]
     .join("---\n");
@@ -379,52 +370,6 @@ async fn an_organization_in_use_waits_for_its_users_before_it_goes() {
     .await;
 }
 
-/// The tenant's identity: a ServiceAccount that may edit workspaces, sources, its own
-/// AirbyteOrganizations and Secrets in its namespace, and nothing else.
-async fn tenant(s: &Scenario) -> Tools {
-    let client = s.ctx.client.clone();
-    let ns = s.ns();
-    Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "tenant"}})).unwrap(),
-        )
-        .await
-        .unwrap();
-    Api::<Role>::namespaced(client.clone(), ns)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": "tenant-edit"},
-                "rules": [
-                    {"apiGroups": ["embedded.airbyte.ai"], "resources": ["embeddedworkspaces", "embeddedsources", "airbyteorganizations"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-                    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "patch"]}
-                ]
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    Api::<RoleBinding>::namespaced(client, ns)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": "tenant-edit"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tenant-edit"},
-                "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": ns}]
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let kubeconfig = s.ctx.path("tenant.kubeconfig");
-    s.ctx
-        .cluster
-        .service_account_kubeconfig(&kubeconfig, ns, "tenant")
-        .await;
-    Tools::new(Generation::Current, &kubeconfig, &s.ctx.path("tenant-home"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_cannot_make_the_operator_act_for_an_organization_not_granted_to_its_namespace() {
     let s = Scenario::new("orgs-tenant").await;
@@ -433,18 +378,7 @@ async fn a_tenant_cannot_make_the_operator_act_for_an_organization_not_granted_t
     // The platform team: the partner organization for another team's namespace only, and a
     // partner template and source (in a namespace of that team's: here, made directly in Airbyte).
     let manifest = [
-        credentials(
-            &s,
-            "partner-credentials",
-            &partner.client_id,
-            &partner.client_secret(),
-        ),
-        partner_organization(
-            &s,
-            "partner",
-            "partner-credentials",
-            "  namespaces: {names: [partner-team]}\n",
-        ),
+        partner_with_credentials(&s, "  namespaces: {names: [partner-team]}\n"),
         faker_template(&s, "theirs", &organization_ref(&s, "partner")),
     ]
     .join("---\n");
@@ -476,7 +410,15 @@ async fn a_tenant_cannot_make_the_operator_act_for_an_organization_not_granted_t
         );
         id
     };
-    let tenant = tenant(&s).await;
+    let tenant = s
+        .tenant(
+            s.ns(),
+            json!([
+                {"apiGroups": ["embedded.airbyte.ai"], "resources": ["embeddedworkspaces", "embeddedsources", "airbyteorganizations"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+                {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "patch"]}
+            ]),
+        )
+        .await;
     let apply = |manifest: String| tenant.kubectl_stdin(&["apply", "-f", "-"], &manifest);
 
     // RBAC: a tenant cannot declare a cluster organization.

@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use airbyte_client::Endpoint;
 use airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::json;
 
+use crate::support::Scenario;
 use crate::support::operator::{OperatorOptions, TEST_LABEL};
-use crate::support::{Generation, Scenario, Tools};
 
 /// A second tenant namespace, labelled like the test's objects so the test's operator sees it.
 async fn other_namespace(s: &Scenario) -> String {
@@ -175,46 +174,16 @@ async fn a_tenant_editing_its_own_objects_cannot_obtain_another_tenants_token() 
     s.wait_ready(&b_workspaces, "main").await;
 
     // Tenant A's identity: edit rights on the operator's kinds and read on Secrets, in A only.
-    let client = s.ctx.client.clone();
-    Api::<ServiceAccount>::namespaced(client.clone(), &a)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "tenant"}})).unwrap(),
+    let _client = s.ctx.client.clone();
+    let tenant = s
+        .tenant(
+            &a,
+            json!([
+                {"apiGroups": ["embedded.airbyte.ai"], "resources": ["embeddedworkspaces", "embeddedsources"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+                {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}
+            ]),
         )
-        .await
-        .unwrap();
-    Api::<Role>::namespaced(client.clone(), &a)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": "tenant-edit"},
-                "rules": [
-                    {"apiGroups": ["embedded.airbyte.ai"], "resources": ["embeddedworkspaces", "embeddedsources"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-                    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}
-                ]
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), &a)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": "tenant-edit"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tenant-edit"},
-                "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": a}]
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let kubeconfig = s.ctx.path("tenant.kubeconfig");
-    s.ctx
-        .cluster
-        .service_account_kubeconfig(&kubeconfig, &a, "tenant")
         .await;
-    let tenant = Tools::new(Generation::Current, &kubeconfig, &s.ctx.path("tenant-home"));
 
     // Naming B's workspace: refused (namespaced policy), and no token is minted for it.
     let b_name = format!("{b}.main");

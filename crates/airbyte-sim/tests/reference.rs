@@ -85,6 +85,17 @@ impl Raw {
         answer.body["access_token"].as_str().unwrap().to_string()
     }
 
+    /// The application token request of `client_id`, whatever the answer.
+    async fn application_token(&self, client_id: &str, client_secret: &str) -> Answer {
+        self.send(
+            "POST",
+            "/api/v1/account/applications/token",
+            None,
+            Some(json!({"client_id": client_id, "client_secret": client_secret})),
+        )
+        .await
+    }
+
     async fn scoped_token(&self, organization: &str, workspace: &str) -> (String, String) {
         let answer = self
             .send(
@@ -745,23 +756,13 @@ async fn a_token_of_one_organization_is_refused_by_the_others_objects() {
     let raw = Raw::new(&sim);
     let first = raw.organization_token(&sim).await;
     let answer = raw
-        .send(
-            "POST",
-            "/api/v1/account/applications/token",
-            None,
-            Some(json!({"client_id": second.client_id, "client_secret": second.client_secret})),
-        )
+        .application_token(&second.client_id, &second.client_secret)
         .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["organization_id"], second.organization_id);
     let other = answer.body["access_token"].as_str().unwrap().to_string();
     let wrong = raw
-        .send(
-            "POST",
-            "/api/v1/account/applications/token",
-            None,
-            Some(json!({"client_id": second.client_id, "client_secret": sim.client_secret()})),
-        )
+        .application_token(&second.client_id, &sim.client_secret())
         .await;
     assert_ne!(
         wrong.status, 200,
@@ -850,22 +851,10 @@ async fn a_token_of_one_organization_is_refused_by_the_others_objects() {
     assert_eq!(still.status, 200, "{}", still.body);
     organization.set_client_secret("rotated");
     let old = raw
-        .send(
-            "POST",
-            "/api/v1/account/applications/token",
-            None,
-            Some(json!({"client_id": second.client_id, "client_secret": second.client_secret})),
-        )
+        .application_token(&second.client_id, &second.client_secret)
         .await;
     assert_ne!(old.status, 200);
-    let new = raw
-        .send(
-            "POST",
-            "/api/v1/account/applications/token",
-            None,
-            Some(json!({"client_id": second.client_id, "client_secret": "rotated"})),
-        )
-        .await;
+    let new = raw.application_token(&second.client_id, &"rotated").await;
     assert_eq!(new.status, 200, "{}", new.body);
     let log = sim.state().recorder.log_since(0);
     assert!(

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
 
 use super::operator::{Operator, OperatorOptions, TEST_LABEL, install_crds, simulator};
-use super::{Generation, Run, TestContext, wait_for};
+use super::{Generation, Run, TestContext, Tools, wait_for};
 
 /// Fields drop in order: the operator first (its log is printed on failure while the test's
 /// folder still exists), the namespace last.
@@ -134,6 +134,49 @@ impl Scenario {
             conditions::ready(c).is_some_and(|ready| ready.reason == reason)
         })
         .await
+    }
+
+    /// A tenant's identity: the ServiceAccount `tenant` of `namespace`, bound to a Role of
+    /// `rules` there, and kubectl and helm acting as it (the real authorizer decides).
+    pub async fn tenant(&self, namespace: &str, rules: serde_json::Value) -> Tools {
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+        use kube::api::PostParams;
+        let client = self.ctx.client.clone();
+        let create = PostParams::default();
+        fn parse<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+            serde_json::from_value(value).unwrap()
+        }
+        let account: ServiceAccount = parse(serde_json::json!({"metadata": {"name": "tenant"}}));
+        Api::namespaced(client.clone(), namespace)
+            .create(&create, &account)
+            .await
+            .unwrap();
+        let role: Role =
+            parse(serde_json::json!({"metadata": {"name": "tenant-edit"}, "rules": rules}));
+        Api::namespaced(client.clone(), namespace)
+            .create(&create, &role)
+            .await
+            .unwrap();
+        let binding: RoleBinding = parse(serde_json::json!({
+            "metadata": {"name": "tenant-edit"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tenant-edit"},
+            "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}]
+        }));
+        Api::namespaced(client, namespace)
+            .create(&create, &binding)
+            .await
+            .unwrap();
+        let kubeconfig = self.ctx.path("tenant.kubeconfig");
+        self.ctx
+            .cluster
+            .service_account_kubeconfig(&kubeconfig, namespace, "tenant")
+            .await;
+        Tools::new(
+            Generation::Current,
+            &kubeconfig,
+            &self.ctx.path("tenant-home"),
+        )
     }
 
     /// The simulator's second organization (the operator's own is the first).

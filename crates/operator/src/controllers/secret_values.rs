@@ -179,15 +179,7 @@ pub async fn read(
             secrets.insert(name, read_secret(&api, cached, namespace, name).await?);
         }
         let secret = &secrets[name];
-        versions.push(format!(
-            "{}@{}",
-            secret.metadata.uid.as_deref().unwrap_or_default(),
-            secret
-                .metadata
-                .resource_version
-                .as_deref()
-                .unwrap_or_default()
-        ));
+        versions.push(version_of(&secret.metadata));
         let text = key_text(secret, namespace, name, &reference.secret_key_ref.key)?;
         values.insert(reference.path.clone(), text);
     }
@@ -221,8 +213,24 @@ async fn read_secret(
     })
 }
 
+/// `uid@resourceVersion`: which version of an object something was read at.
+pub(crate) fn version_of(
+    metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> String {
+    format!(
+        "{}@{}",
+        metadata.uid.as_deref().unwrap_or_default(),
+        metadata.resource_version.as_deref().unwrap_or_default()
+    )
+}
+
 /// A key of a Secret as text.
-fn key_text(secret: &Secret, namespace: &str, name: &str, key: &str) -> Result<String, Error> {
+pub(crate) fn key_text(
+    secret: &Secret,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<String, Error> {
     let bytes = secret
         .data
         .as_ref()

@@ -100,6 +100,19 @@ mod tests {
         );
     }
 
+    /// `prod`, reconciled once with the Secret holding `secret` (`None`: no Secret).
+    async fn reconciled(
+        harness: &mut Harness,
+        secret_value: Option<&str>,
+    ) -> ClusterAirbyteOrganization {
+        let organization = prod(None);
+        harness.put_cluster_organization(&organization);
+        secret(harness, secret_value, 3);
+        harness.expect_write("/clusterairbyteorganizations/prod/status", &organization, 4);
+        harness.reconcile(&organization).await;
+        organization
+    }
+
     fn ready_condition(status: &Value) -> Condition {
         let conditions: Vec<Condition> =
             serde_json::from_value(status["conditions"].clone()).unwrap();
@@ -117,11 +130,7 @@ mod tests {
     #[tokio::test]
     async fn credentials_that_obtain_a_token_make_the_organization_ready() {
         let mut harness = harness();
-        let organization = prod(None);
-        harness.put_cluster_organization(&organization);
-        secret(&harness, Some("right"), 3);
-        harness.expect_write("/clusterairbyteorganizations/prod/status", &organization, 4);
-        harness.reconcile(&organization).await;
+        reconciled(&mut harness, Some("right")).await;
         assert_eq!(harness.airbyte.calls(), [Endpoint::ApplicationToken]);
         let status = harness.status_written();
         assert_eq!(ready_condition(&status).reason, "Authenticated");
@@ -133,11 +142,7 @@ mod tests {
     #[tokio::test]
     async fn credentials_of_another_organization_than_declared_stall_it() {
         let mut harness = Harness::new(now());
-        let organization = prod(None);
-        harness.put_cluster_organization(&organization);
-        secret(&harness, Some("right"), 3);
-        harness.expect_write("/clusterairbyteorganizations/prod/status", &organization, 4);
-        harness.reconcile(&organization).await;
+        reconciled(&mut harness, Some("right")).await;
         let ready = ready_condition(&harness.status_written());
         assert_eq!(ready.reason, "OrganizationIdMismatch");
         assert!(ready.message.contains(PROD), "{}", ready.message);
@@ -146,11 +151,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_secret_stalls_the_organization_without_calling_airbyte() {
         let mut harness = harness();
-        let organization = prod(None);
-        harness.put_cluster_organization(&organization);
-        secret(&harness, None, 0);
-        harness.expect_write("/clusterairbyteorganizations/prod/status", &organization, 4);
-        harness.reconcile(&organization).await;
+        reconciled(&mut harness, None).await;
         assert!(harness.airbyte.calls().is_empty());
         let ready = ready_condition(&harness.status_written());
         assert_eq!(ready.reason, "SecretNotFound");
@@ -172,11 +173,7 @@ mod tests {
     async fn refused_credentials_stall_and_a_rotated_secret_recovers_without_a_restart() {
         let mut harness = harness();
         harness.airbyte.world().accepted_secret = Some("right".into());
-        let mut organization = prod(None);
-        harness.put_cluster_organization(&organization);
-        secret(&harness, Some("wrong"), 3);
-        harness.expect_write("/clusterairbyteorganizations/prod/status", &organization, 4);
-        harness.reconcile(&organization).await;
+        let mut organization = reconciled(&mut harness, Some("wrong")).await;
         let ready = ready_condition(&harness.status_written());
         assert_eq!(ready.reason, "CredentialsRefused");
         assert!(
@@ -260,11 +257,7 @@ mod tests {
     async fn a_workspace_of_an_organization_whose_credentials_were_refused_stalls_without_a_call() {
         let mut harness = harness();
         harness.airbyte.world().accepted_secret = Some("right".into());
-        let organization = prod(None);
-        harness.put_cluster_organization(&organization);
-        secret(&harness, Some("wrong"), 3);
-        harness.expect_write("/clusterairbyteorganizations/prod/status", &organization, 4);
-        harness.reconcile(&organization).await;
+        reconciled(&mut harness, Some("wrong")).await;
         let calls = harness.airbyte.calls().len();
 
         let main = workspace(Some(prod_ref()));
@@ -341,11 +334,7 @@ mod tests {
     #[tokio::test]
     async fn a_source_naming_another_organization_than_its_workspace_is_refused() {
         let mut harness = harness();
-        let organization = prod(None);
-        harness.put_cluster_organization(&organization);
-        secret(&harness, Some("right"), 3);
-        harness.expect_write("/clusterairbyteorganizations/prod/status", &organization, 4);
-        harness.reconcile(&organization).await;
+        reconciled(&mut harness, Some("right")).await;
         let calls = harness.airbyte.calls().len();
         // The workspace acts for the default (the flags' organization), the source names prod.
         let mut main = workspace(None);

@@ -15,6 +15,7 @@ use super::{OrganizationKey, OrganizationObject, users};
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::memory::Users;
+use crate::controllers::secret_values::{key_text, version_of};
 use airbyte_client::AirbyteApi;
 use embedded_crds::RECONCILE_REQUESTED_AT;
 use embedded_crds::conditions::Reason;
@@ -78,16 +79,10 @@ pub async fn observe<K: OrganizationObject, A: AirbyteApi>(
     let status = organization.status().cloned().unwrap_or_default();
     let reference = &organization.settings().credentials_secret_ref;
     let namespace = organization.secret_namespace(&ctx.config);
-    let cached_version = ctx.stores.secret(&namespace, &reference.name).map(|meta| {
-        format!(
-            "{}@{}",
-            meta.metadata.uid.as_deref().unwrap_or_default(),
-            meta.metadata
-                .resource_version
-                .as_deref()
-                .unwrap_or_default()
-        )
-    });
+    let cached_version = ctx
+        .stores
+        .secret(&namespace, &reference.name)
+        .map(|meta| version_of(&meta.metadata));
     let current = ctx.organizations.entry(&key).and_then(|(_, _, o)| o);
     let unchanged = matches!((&current, &cached_version),
         (Some(current), Some(version)) if current.credentials_version == *version);
@@ -148,27 +143,17 @@ fn count_users<K: OrganizationObject, A: AirbyteApi>(
 /// One credential of the Secret, or what is wrong with it.
 fn secret_value(secret: &Secret, namespace: &str, key: &str) -> Result<String, CredentialsState> {
     let name = secret.metadata.name.as_deref().unwrap_or_default();
-    let bytes = secret
-        .data
-        .as_ref()
-        .and_then(|data| data.get(key))
-        .ok_or_else(|| CredentialsState::Problem {
-            reason: Reason::SecretKeyNotFound,
-            message: format!(
-                "Secret {namespace}/{name} has no key {key}: add it, or set credentialsSecretRef's key names"
-            ),
-        })?;
-    let text = String::from_utf8(bytes.0.clone()).unwrap_or_default();
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(CredentialsState::Problem {
-            reason: Reason::InvalidConfig,
-            message: format!(
-                "Secret {namespace}/{name} key {key} is empty or not UTF-8: put the credential there"
-            ),
-        });
+    let problem = |error: Error| CredentialsState::Problem {
+        reason: error.outcome("").reason(),
+        message: error.to_string(),
+    };
+    let text = key_text(secret, namespace, name, key).map_err(problem)?;
+    match text.trim() {
+        "" => Err(problem(Error::InvalidConfig(format!(
+            "Secret {namespace}/{name} key {key} is empty: put the credential there"
+        )))),
+        text => Ok(text.to_string()),
     }
-    Ok(text.to_string())
 }
 
 /// Reads the client id and secret (one GET: Secret data is never cached).
@@ -191,15 +176,7 @@ async fn read_credentials<K: OrganizationObject, A: AirbyteApi>(
         };
         return Ok((problem, None));
     };
-    let version = format!(
-        "{}@{}",
-        secret.metadata.uid.as_deref().unwrap_or_default(),
-        secret
-            .metadata
-            .resource_version
-            .as_deref()
-            .unwrap_or_default()
-    );
+    let version = version_of(&secret.metadata);
     let value = |key: &str| secret_value(&secret, namespace, key);
     let state = match (
         value(reference.client_id_key()),
