@@ -762,7 +762,7 @@ async fn a_token_of_one_organization_is_refused_by_the_others_objects() {
     assert_eq!(answer.body["organization_id"], second.organization_id);
     let other = answer.body["access_token"].as_str().unwrap().to_string();
     let wrong = raw
-        .application_token(&second.client_id, &sim.client_secret())
+        .application_token(&second.client_id, sim.client_secret())
         .await;
     assert_ne!(
         wrong.status, 200,
@@ -854,7 +854,7 @@ async fn a_token_of_one_organization_is_refused_by_the_others_objects() {
         .application_token(&second.client_id, &second.client_secret)
         .await;
     assert_ne!(old.status, 200);
-    let new = raw.application_token(&second.client_id, &"rotated").await;
+    let new = raw.application_token(&second.client_id, "rotated").await;
     assert_eq!(new.status, 200, "{}", new.body);
     let log = sim.state().recorder.log_since(0);
     assert!(
