@@ -236,6 +236,27 @@ async fn a_namespace_a_cluster_organization_does_not_admit_is_stalled_and_costs_
         .success();
     s.wait_ready(&s.workspaces(), "main").await;
     assert_eq!(partner.world().workspaces.len(), 1);
+
+    // Admission withdrawn: the workspace (Delete policy, so held by the operator's finalizer)
+    // stalls, and its deletion does not wait for ever: it goes without touching Airbyte.
+    s.kubectl(&["patch", "aew", "main", "-n", s.ns(), "--type=merge", "-p", r#"{"spec":{"deletionPolicy":"Delete"}}"#])
+        .success();
+    wait_for("the finalizer", Duration::from_secs(60), || async {
+        let workspace = s.workspaces().get("main").await.ok()?;
+        workspace.metadata.finalizers.filter(|f| !f.is_empty()).map(drop)
+    })
+    .await;
+    s.kubectl(&["label", "namespace", s.ns(), "team-"]).success();
+    s.wait_reason(&s.workspaces(), "main", Reason::OrganizationNotAllowed.as_str())
+        .await;
+    s.kubectl(&["delete", "aew", "main", "-n", s.ns(), "--wait=false"])
+        .success();
+    wait_for("the workspace is gone", Duration::from_secs(60), || async {
+        s.workspaces().get_opt("main").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(partner.world().workspaces.len(), 1, "nothing deleted in Airbyte");
+    assert_eq!(s.calls_for(Endpoint::WorkspaceDelete, &partner.id), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,6 +484,17 @@ async fn a_tenant_cannot_make_the_operator_act_for_an_organization_not_granted_t
     let own: Api<AirbyteOrganization> = Api::namespaced(s.ctx.client.clone(), s.ns());
     s.wait_reason(&own, "own", Reason::CredentialsRefused.as_str())
         .await;
+    // Its own AirbyteOrganization naming a server of its choosing: the operator sends the Secret's
+    // values only to the APIs the platform team allows.
+    apply(format!(
+        "{GROUP}\nkind: AirbyteOrganization\nmetadata: {}\nspec: {{organizationId: {}, apiUrl: 'https://collector.example.com', credentialsSecretRef: {{name: guess}}}}\n",
+        s.meta("collector"),
+        primary.id
+    ))
+    .success();
+    let collector = s.wait_reason(&own, "collector", Reason::InvalidConfig.as_str()).await;
+    let message = conditions::ready(&collector.status.unwrap().conditions).unwrap().message.clone();
+    assert!(message.contains("--allowed-api-urls"), "{message}");
     apply(workspace(
         &s,
         "via-own",

@@ -99,8 +99,9 @@ impl Simulator {
         &self.state.config.client_id
     }
 
-    pub fn client_secret(&self) -> &str {
-        &self.state.config.client_secret
+    /// The first organization's client secret (as rotated, if it was).
+    pub fn client_secret(&self) -> String {
+        self.state.primary().client_secret()
     }
 }
 

@@ -69,7 +69,13 @@ pub async fn pipeline(
                     request.extensions_mut().insert(input);
                     next.run(request).await
                 }
-                Err(error) => error.into_response(),
+                Err(error) => {
+                    guard.organization(
+                        crate::auth::bearer(&parts.headers)
+                            .and_then(|token| state.signer.peek_organization(token)),
+                    );
+                    error.into_response()
+                }
             };
             pause(latency_after).await;
             (response, false)

@@ -762,7 +762,7 @@ async fn a_token_of_one_organization_is_refused_by_the_others_objects() {
     assert_eq!(answer.body["organization_id"], second.organization_id);
     let other = answer.body["access_token"].as_str().unwrap().to_string();
     let wrong = raw
-        .application_token(&second.client_id, sim.client_secret())
+        .application_token(&second.client_id, &sim.client_secret())
         .await;
     assert_ne!(
         wrong.status, 200,

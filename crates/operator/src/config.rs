@@ -84,6 +84,12 @@ pub struct RunArgs {
     /// Allow a plain-http API URL to a host other than loopback (never in production).
     #[arg(long, env = "AIRBYTE_ALLOW_INSECURE_HTTP", default_value_t = false)]
     pub allow_insecure_http: bool,
+    /// The API URLs an AirbyteOrganization (namespaced: its namespace may be a tenant's) may
+    /// name, comma-separated; the operator sends that organization's Secret values there.
+    /// Always allowed: `https://api.airbyte.ai` and `--api-url`. ClusterAirbyteOrganizations
+    /// (the platform team's) may name any.
+    #[arg(long, env = "AIRBYTE_ALLOWED_API_URLS", value_delimiter = ',')]
+    pub allowed_api_urls: Vec<Url>,
 }
 
 /// Validated settings.
@@ -105,6 +111,8 @@ pub struct OperatorConfig {
     pub metrics_addr: SocketAddr,
     pub leader_election: Option<LeaderElection>,
     pub allow_insecure_http: bool,
+    /// The API URLs an AirbyteOrganization may name (always: the default API and `api_url`).
+    pub allowed_api_urls: Vec<Url>,
     /// This replica's name (POD_NAME, else host name and a random suffix).
     pub identity: String,
 }
@@ -173,7 +181,7 @@ impl RunArgs {
         let own_namespace =
             env("POD_NAMESPACE").unwrap_or_else(|| "airbyte-embedded-operator".into());
         Ok(OperatorConfig {
-            api_url: self.api_url,
+            api_url: self.api_url.clone(),
             organization_id,
             credentials,
             watch_namespace: self.watch_namespace,
@@ -196,6 +204,11 @@ impl RunArgs {
                 lease_seconds: self.leader_election_lease_seconds.max(5),
             }),
             allow_insecure_http: self.allow_insecure_http,
+            allowed_api_urls: {
+                let mut allowed = self.allowed_api_urls.clone();
+                allowed.push(self.api_url.clone());
+                allowed
+            },
             identity: env("POD_NAME").unwrap_or_else(|| {
                 let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
                 format!(

@@ -136,6 +136,7 @@ fn spawn_controllers(
         metrics_addr: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
         leader_election: None,
         allow_insecure_http: false,
+        allowed_api_urls: vec![sim.url()],
         identity: "sandbox".into(),
     };
     let metrics = Arc::new(Metrics::new());

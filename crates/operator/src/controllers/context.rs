@@ -71,17 +71,13 @@ impl Stores {
         }
     }
 
-    /// A namespace's labels.
+    /// A namespace's labels (`None`: the namespace is not in the cache).
     pub fn namespace_labels(
         &self,
         namespace: &str,
     ) -> Option<std::collections::BTreeMap<String, String>> {
-        self.namespaces
-            .as_ref()?
-            .get(&ObjectRef::new(namespace))?
-            .metadata
-            .labels
-            .clone()
+        let cached = self.namespaces.as_ref()?.get(&ObjectRef::new(namespace))?;
+        Some(cached.metadata.labels.clone().unwrap_or_default())
     }
 
     /// A namespace's label.

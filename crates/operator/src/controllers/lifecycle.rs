@@ -302,15 +302,44 @@ where
                 Ok(action)
             }
             Some(Resolution::Wait) => Ok(Action::requeue(ORGANIZATION_WAIT)),
-            Some(Resolution::Refused(outcome)) => {
-                tracing::debug!(kind = K::KIND, name = %object.name_any(), reason = %outcome.reason(), "organization refused");
-                record(object.as_ref(), &ctx, &outcome, None).await?;
-                Ok(Action::requeue(ctx.config.drift_interval))
-            }
+            Some(Resolution::Refused(outcome)) => refused(object.as_ref(), &ctx, &outcome).await,
             None => Ok(Action::await_change()),
         }
     })
     .await
+}
+
+/// An object its organization refuses: it stalls, retried with backoff (without an Airbyte
+/// call while the organization refuses it). Being deleted, when the organization is gone, no
+/// longer admits it or is another one than it was made in, it is let go without touching
+/// Airbyte (a Warning Event says so): waiting would hold its namespace's deletion for ever.
+async fn refused<K: Kind, A: AirbyteApi>(
+    object: &K,
+    ctx: &Context<A>,
+    outcome: &Outcome,
+) -> Result<Action, Error> {
+    tracing::debug!(kind = K::KIND, name = %object.name_any(), reason = %outcome.reason(), "organization refused");
+    let gone = matches!(
+        outcome.reason(),
+        Reason::OrganizationNotFound | Reason::OrganizationNotAllowed | Reason::OrganizationChanged
+    );
+    if object.meta().deletion_timestamp.is_some() && gone {
+        ctx.publish(
+            object,
+            Note::warning(
+                EventReason::Condition(outcome.reason()),
+                EventAction::Reconcile,
+                format!(
+                    "deleted without touching Airbyte ({}); what it made there is left as it is",
+                    outcome.message()
+                ),
+            ),
+        );
+        return finish_deletion(object, ctx, async { Ok(()) }).await;
+    }
+    record(object, ctx, outcome, None).await?;
+    let attempt = ctx.memory.failed(&object.uid().unwrap_or_default());
+    Ok(Action::requeue(backoff(attempt, None)))
 }
 
 /// Runs one reconcile of `object`: skips a stale cache, times it, and maps an error to its

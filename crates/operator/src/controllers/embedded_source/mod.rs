@@ -91,19 +91,19 @@ impl Kind for EmbeddedSource {
         });
     }
 
-    /// Its own reference, else its workspace's organization (it acts for that one), else the
-    /// default.
+    /// Its workspace's organization (it acts for that one only; its own reference must name the
+    /// same, which observing checks); while the workspace is unknown, its own reference, else
+    /// the default.
     fn organization(&self, stores: &Stores) -> Option<Request> {
         let namespace = self.namespace().unwrap_or_default();
-        let reference = self.spec.organization_ref.clone().or_else(|| {
-            stores
-                .of::<EmbeddedWorkspace>()
-                .get(&ObjectRef::new(&self.spec.workspace_ref.name).within(&namespace))
-                .and_then(|w| w.spec.organization_ref.clone())
-        });
-        let mut request = organization::request(reference.as_ref(), Some(&namespace));
-        request.defaulted = reference.is_none();
-        Some(request)
+        let reference = match stores
+            .of::<EmbeddedWorkspace>()
+            .get(&ObjectRef::new(&self.spec.workspace_ref.name).within(&namespace))
+        {
+            Some(workspace) => workspace.spec.organization_ref.clone(),
+            None => self.spec.organization_ref.clone(),
+        };
+        Some(organization::request(reference.as_ref(), Some(&namespace)))
     }
 
     fn published(&self) -> Option<u64> {

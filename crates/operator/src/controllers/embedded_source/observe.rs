@@ -257,12 +257,17 @@ fn dependencies<A: AirbyteApi>(
         workspace.spec.organization_ref.as_ref(),
         workspace.metadata.namespace.as_deref(),
     );
-    if acts_for != *organization {
+    let named = source
+        .spec
+        .organization_ref
+        .as_ref()
+        .map(|own| OrganizationKey::of(Some(own), source.metadata.namespace.as_deref()));
+    if let Some(named) = named.filter(|named| *named != acts_for) {
         return Err(Box::new(Observation::Invalid {
             reason: Reason::OrganizationMismatch,
             message: format!(
                 "spec.organizationRef names {}, but EmbeddedWorkspace {} acts for {}: an EmbeddedSource acts for its workspace's organization; remove spec.organizationRef, or make it name that one",
-                organization.describe(),
+                named.describe(),
                 source.spec.workspace_ref.name,
                 acts_for.describe()
             ),

@@ -91,17 +91,19 @@ fn publish<A>(
 where
     A: AirbyteApi,
 {
-    let previous = ctx.organizations.entry(key).map(|(_, health, _)| health);
+    // Airbyte away: objects keep acting as before (their own calls back off), but only with
+    // the very settings and credentials that were proven, never with unchecked new ones.
+    let proven = ctx.organizations.entry(key).is_some_and(|(seen, health, client)| {
+        health == Health::Ready
+            && seen == generation
+            && client.zip(built.as_ref()).is_some_and(|(a, b)| a.fingerprint == b.fingerprint)
+    });
     let health = match &outcome {
         Outcome::Ready { .. } => Health::Ready,
-        // Airbyte away: objects keep acting as before (their own calls back off), unless the
-        // organization never worked.
-        Outcome::InProgress { reason, message } => match previous {
-            Some(Health::Ready) => Health::Ready,
-            _ => Health::NotReady {
-                reason: *reason,
-                message: message.clone(),
-            },
+        Outcome::InProgress { .. } if proven => Health::Ready,
+        Outcome::InProgress { reason, message } => Health::NotReady {
+            reason: *reason,
+            message: message.clone(),
         },
         Outcome::Stalled { reason, message } => Health::NotReady {
             reason: *reason,

@@ -214,9 +214,17 @@ async fn reconcile<K: OrganizationObject, A: AirbyteApi>(
     let defaults = plan::Defaults {
         allow_insecure_http: ctx.config.allow_insecure_http,
         requests_per_second: ctx.config.max_requests_per_second,
+        allowed_api_urls: (K::KIND == "AirbyteOrganization")
+            .then_some(ctx.config.allowed_api_urls.as_slice()),
     };
     let plan = plan::plan(organization.settings(), &observation, defaults);
-    let applied = act::act(organization, ctx, &observation, plan).await?;
+    let applied = match act::act(organization, ctx, &observation, plan).await {
+        Ok(applied) => applied,
+        Err(error) => {
+            unobserved(organization, ctx, &error);
+            return Err(error);
+        }
+    };
     record::record(organization, ctx, &observation, applied).await
 }
 
@@ -228,9 +236,11 @@ fn unobserved<K: OrganizationObject, A: AirbyteApi>(
     error: &Error,
 ) {
     let key = organization.key();
+    let generation = organization.meta().generation;
     let previous = ctx.organizations.entry(&key);
     let (health, client) = match previous {
-        Some((_, Health::Ready, client)) => (Health::Ready, client),
+        // The same generation that was proven: it stays usable.
+        Some((seen, Health::Ready, client)) if seen == generation => (Health::Ready, client),
         other => {
             let outcome = error.outcome(&organization.describe());
             let health = Health::NotReady {
@@ -243,7 +253,7 @@ fn unobserved<K: OrganizationObject, A: AirbyteApi>(
     ctx.organizations.set(
         key,
         Entry {
-            generation: organization.meta().generation,
+            generation,
             health,
             organization: client,
         },
@@ -339,7 +349,13 @@ pub fn resolve<K: Kind, A: AirbyteApi>(object: &K, ctx: &Context<A>) -> Option<R
     let found_view = found.as_ref().map(|found| Found {
         generation: found.generation,
         namespaces: found.namespaces.as_ref(),
+        deleting: found.deleting,
     });
+    let mut request = request;
+    request.bound = object
+        .status()
+        .and_then(|status| lifecycle::OrganizationFields::organization_id(status))
+        .is_some();
     let decision = rules::decide(
         &request,
         found_view,
@@ -387,6 +403,7 @@ pub struct Cached {
     pub generation: Option<i64>,
     pub organization_id: String,
     pub namespaces: Option<NamespaceRule>,
+    pub deleting: bool,
 }
 
 /// The organization object `key` names, from the cache.
@@ -399,6 +416,7 @@ pub fn organization_object(stores: &Stores, key: &OrganizationKey) -> Option<Cac
                 generation: o.metadata.generation,
                 organization_id: o.spec.settings.organization_id.clone(),
                 namespaces: o.spec.namespaces.clone(),
+                deleting: o.metadata.deletion_timestamp.is_some(),
             }),
         OrganizationKind::AirbyteOrganization => stores
             .of::<AirbyteOrganization>()
@@ -407,6 +425,7 @@ pub fn organization_object(stores: &Stores, key: &OrganizationKey) -> Option<Cac
                 generation: o.metadata.generation,
                 organization_id: o.spec.settings.organization_id.clone(),
                 namespaces: None,
+                deleting: o.metadata.deletion_timestamp.is_some(),
             }),
     }
 }
@@ -430,5 +449,6 @@ pub fn request(reference: Option<&OrganizationRef>, namespace: Option<&str>) -> 
         key: OrganizationKey::of(reference, namespace),
         namespace: namespace.map(str::to_string),
         defaulted: reference.is_none(),
+        bound: false,
     }
 }

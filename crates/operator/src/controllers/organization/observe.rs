@@ -82,7 +82,7 @@ pub async fn observe<K: OrganizationObject, A: AirbyteApi>(
     let cached_version = ctx
         .stores
         .secret(&namespace, &reference.name)
-        .map(|meta| version_of(&meta.metadata));
+        .map(|meta| credentials_version(&meta.metadata, reference));
     let current = ctx.organizations.entry(&key).and_then(|(_, _, o)| o);
     let unchanged = matches!((&current, &cached_version),
         (Some(current), Some(version)) if current.credentials_version == *version);
@@ -140,6 +140,20 @@ fn count_users<K: OrganizationObject, A: AirbyteApi>(
     (counted, None)
 }
 
+/// What the credentials were read from: the Secret's version and the keys read (a change of
+/// either reads them again).
+fn credentials_version(
+    metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    reference: &embedded_crds::CredentialsSecretRef,
+) -> String {
+    format!(
+        "{}#{}#{}",
+        version_of(metadata),
+        reference.client_id_key(),
+        reference.client_secret_key()
+    )
+}
+
 /// One credential of the Secret, or what is wrong with it.
 fn secret_value(secret: &Secret, namespace: &str, key: &str) -> Result<String, CredentialsState> {
     let name = secret.metadata.name.as_deref().unwrap_or_default();
@@ -176,7 +190,7 @@ async fn read_credentials<K: OrganizationObject, A: AirbyteApi>(
         };
         return Ok((problem, None));
     };
-    let version = version_of(&secret.metadata);
+    let version = credentials_version(&secret.metadata, reference);
     let value = |key: &str| secret_value(&secret, namespace, key);
     let state = match (
         value(reference.client_id_key()),

@@ -14,9 +14,12 @@ use embedded_crds::{DEFAULT_API_URL, OrganizationSettings};
 
 /// What the operator-wide flags add to an organization's own settings.
 #[derive(Clone, Copy, Debug)]
-pub struct Defaults {
+pub struct Defaults<'a> {
     pub allow_insecure_http: bool,
     pub requests_per_second: Option<NonZeroU32>,
+    /// For an AirbyteOrganization: the API URLs it may name (the operator sends its Secret's
+    /// values there, and its namespace may be a tenant's). `None`: any (the cluster kind).
+    pub allowed_api_urls: Option<&'a [Url]>,
 }
 
 #[derive(Debug)]
@@ -96,6 +99,7 @@ fn settings<A>(
         },
     };
     let api_url = api_url(spec.api_url.as_deref(), defaults.allow_insecure_http)?;
+    allowed(&api_url, defaults.allowed_api_urls)?;
     let budget = spec.request_budget.as_ref();
     let requests_per_second = budget
         .and_then(|b| NonZeroU32::new(b.requests_per_second))
@@ -113,6 +117,8 @@ fn settings<A>(
     };
     let fingerprint = hash_of((
         spec.organization_id.to_lowercase(),
+        spec.region.map(|r| r.id()),
+        spec.region_id.as_deref(),
         api_url.as_str(),
         requests_per_second,
         burst,
@@ -128,6 +134,24 @@ fn settings<A>(
         burst,
     };
     Ok((settings, fingerprint))
+}
+
+/// Whether an AirbyteOrganization may name `url` (the default API always).
+fn allowed(url: &Url, allowed: Option<&[Url]>) -> Result<(), (Reason, String)> {
+    let Some(allowed) = allowed else {
+        return Ok(());
+    };
+    let key = |url: &Url| url.as_str().trim_end_matches('/').to_string();
+    let default = Url::parse(DEFAULT_API_URL).map(|u| key(&u)).unwrap_or_default();
+    if key(url) == default || allowed.iter().any(|a| key(a) == key(url)) {
+        return Ok(());
+    }
+    Err((
+        Reason::InvalidConfig,
+        format!(
+            "spec.apiUrl {url} is not an API the operator sends an AirbyteOrganization's credentials to: use {DEFAULT_API_URL}, or ask the platform team to add it to --allowed-api-urls (chart: operator.allowedApiUrls)"
+        ),
+    ))
 }
 
 /// `spec.apiUrl`, checked as the client will use it.
@@ -195,6 +219,7 @@ mod tests {
     const DEFAULTS: Defaults = Defaults {
         allow_insecure_http: false,
         requests_per_second: None,
+        allowed_api_urls: None,
     };
 
     /// What the first plan built a client from, as the registry would hold it.
@@ -293,6 +318,30 @@ mod tests {
             };
             assert_eq!(got, expected, "{case}");
             assert_eq!(planned.finalizer, finalizer, "{case}: finalizer");
+        }
+    }
+
+    #[test]
+    fn a_namespace_organization_may_name_only_the_allowed_apis() {
+        let ours: Vec<Url> = vec!["http://127.0.0.1:9/".parse().unwrap()];
+        let table: Vec<(&str, Option<&str>, bool)> = vec![
+            ("the default API", None, true),
+            ("the default API, written out", Some("https://api.airbyte.ai"), true),
+            ("an allowed API without its slash", Some("http://127.0.0.1:9"), true),
+            ("a server of the tenant's choosing", Some("https://collector.example"), false),
+        ];
+        for (case, url, expected) in table {
+            let spec = OrganizationSettings {
+                api_url: url.map(str::to_string),
+                ..spec()
+            };
+            let defaults = Defaults {
+                allowed_api_urls: Some(&ours),
+                ..DEFAULTS
+            };
+            let planned = plan(&spec, &observed(read("s"), 0, false), defaults);
+            let allowed = !matches!(planned.plan, Plan::Stall { .. });
+            assert_eq!(allowed, expected, "{case}: {:?}", planned.plan);
         }
     }
 

@@ -19,6 +19,8 @@ pub struct Request {
     pub namespace: Option<String>,
     /// No `organizationRef` is set: the default was taken.
     pub defaulted: bool,
+    /// The object already acts for an Airbyte organization (its external object exists).
+    pub bound: bool,
 }
 
 /// The organization object, as the cache holds it.
@@ -26,6 +28,8 @@ pub struct Request {
 pub struct Found<'a> {
     pub generation: Option<i64>,
     pub namespaces: Option<&'a NamespaceRule>,
+    /// Being deleted: it serves the objects that use it until they are gone, and no new one.
+    pub deleting: bool,
 }
 
 /// What the organization controller last found (for the generation it describes).
@@ -103,11 +107,24 @@ pub fn decide(
         (key.kind, &request.namespace)
         && !admits(found.namespaces, namespace, labels)
     {
+        // A namespace not cached yet may match the selector once it is.
+        if labels.is_none() && found.namespaces.is_some_and(|rule| rule.selector.is_some()) {
+            return Decision::Wait;
+        }
         let rule = found.namespaces.map(describe_rule).unwrap_or_default();
         return Decision::Refuse {
             reason: Reason::OrganizationNotAllowed,
             message: format!(
                 "{} does not admit namespace {namespace} (spec.namespaces admits {rule}): ask the platform team to add it, or use another organization",
+                key.describe()
+            ),
+        };
+    }
+    if found.deleting && !request.bound {
+        return Decision::Refuse {
+            reason: Reason::OrganizationNotReady,
+            message: format!(
+                "{} is being deleted: it serves only the objects that used it before; use another organization",
                 key.describe()
             ),
         };
@@ -155,6 +172,7 @@ mod tests {
             defaulted: key.is_default(),
             key,
             namespace: namespace.map(str::to_string),
+            bound: false,
         }
     }
 
@@ -267,8 +285,15 @@ mod tests {
             Some(Found {
                 generation: Some(2),
                 namespaces: rule,
+                deleting: false,
             })
         }
+        let by_label = rule(&[], Some(team("x")));
+        let deleting = Some(Found {
+            generation: Some(2),
+            namespaces: None,
+            deleting: true,
+        });
         fn known(health: &Health, generation: Option<i64>) -> Option<Known<'_>> {
             Some(Known { generation, health })
         }
@@ -350,6 +375,33 @@ mod tests {
                 Decision::Wait,
             ),
             (
+                "an organization being deleted takes no new object",
+                asked(cluster("prod"), Some("tenant-a")),
+                deleting,
+                known(&ready, Some(2)),
+                false,
+                Decision::Refuse {
+                    reason: Reason::OrganizationNotReady,
+                    message: "ClusterAirbyteOrganization prod is being deleted: it serves only the objects that used it before; use another organization".into(),
+                },
+            ),
+            (
+                "an organization being deleted still serves the objects that use it",
+                Request { bound: true, ..asked(cluster("prod"), Some("tenant-a")) },
+                deleting,
+                known(&ready, Some(2)),
+                false,
+                Decision::Use,
+            ),
+            (
+                "a namespace not cached yet waits for its labels",
+                asked(cluster("prod"), Some("tenant-new")),
+                found(Some(&by_label)),
+                known(&ready, Some(2)),
+                false,
+                Decision::Wait,
+            ),
+            (
                 "an organization not checked yet by this process makes its objects wait",
                 asked(OrganizationKey::namespaced("tenant-a", "own"), Some("tenant-a")),
                 found(None),
@@ -360,8 +412,9 @@ mod tests {
         ];
         for (case, request, found, known, fallback, expected) in table {
             let labels = BTreeMap::new();
+            let cached = request.namespace.as_deref() != Some("tenant-new");
             assert_eq!(
-                decide(&request, found, Some(&labels), known, fallback),
+                decide(&request, found, cached.then_some(&labels), known, fallback),
                 expected,
                 "{case}"
             );

@@ -19,12 +19,22 @@ pub fn users(stores: &Stores, key: &OrganizationKey) -> Vec<String> {
     found
 }
 
+/// An object counts when it asks for `key` and the organization admits it (a namespace the
+/// organization does not admit cannot hold it from being deleted).
 fn of<K: Kind>(store: &Store<K>, stores: &Stores, key: &OrganizationKey) -> Vec<String> {
+    let rule = super::organization_object(stores, key).and_then(|found| found.namespaces);
     store
         .state_filter(|object| {
-            object
-                .organization(stores)
-                .is_some_and(|request| request.key == *key)
+            object.organization(stores).is_some_and(|request| {
+                request.key == *key
+                    && request.namespace.as_deref().is_none_or(|namespace| {
+                        super::rules::admits(
+                            rule.as_ref(),
+                            namespace,
+                            stores.namespace_labels(namespace).as_ref(),
+                        )
+                    })
+            })
         })
         .iter()
         .map(|object| object.describe())

@@ -216,6 +216,7 @@ pub fn config() -> OperatorConfig {
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
         leader_election: None,
         allow_insecure_http: false,
+        allowed_api_urls: Vec::new(),
         identity: "test".into(),
     }
 }
