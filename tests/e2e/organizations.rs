@@ -239,23 +239,50 @@ async fn a_namespace_a_cluster_organization_does_not_admit_is_stalled_and_costs_
 
     // Admission withdrawn: the workspace (Delete policy, so held by the operator's finalizer)
     // stalls, and its deletion does not wait for ever: it goes without touching Airbyte.
-    s.kubectl(&["patch", "aew", "main", "-n", s.ns(), "--type=merge", "-p", r#"{"spec":{"deletionPolicy":"Delete"}}"#])
-        .success();
+    s.kubectl(&[
+        "patch",
+        "aew",
+        "main",
+        "-n",
+        s.ns(),
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"deletionPolicy":"Delete"}}"#,
+    ])
+    .success();
     wait_for("the finalizer", Duration::from_secs(60), || async {
         let workspace = s.workspaces().get("main").await.ok()?;
-        workspace.metadata.finalizers.filter(|f| !f.is_empty()).map(drop)
+        workspace
+            .metadata
+            .finalizers
+            .filter(|f| !f.is_empty())
+            .map(drop)
     })
     .await;
-    s.kubectl(&["label", "namespace", s.ns(), "team-"]).success();
-    s.wait_reason(&s.workspaces(), "main", Reason::OrganizationNotAllowed.as_str())
-        .await;
+    s.kubectl(&["label", "namespace", s.ns(), "team-"])
+        .success();
+    s.wait_reason(
+        &s.workspaces(),
+        "main",
+        Reason::OrganizationNotAllowed.as_str(),
+    )
+    .await;
     s.kubectl(&["delete", "aew", "main", "-n", s.ns(), "--wait=false"])
         .success();
     wait_for("the workspace is gone", Duration::from_secs(60), || async {
-        s.workspaces().get_opt("main").await.ok()?.is_none().then_some(())
+        s.workspaces()
+            .get_opt("main")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
     })
     .await;
-    assert_eq!(partner.world().workspaces.len(), 1, "nothing deleted in Airbyte");
+    assert_eq!(
+        partner.world().workspaces.len(),
+        1,
+        "nothing deleted in Airbyte"
+    );
     assert_eq!(s.calls_for(Endpoint::WorkspaceDelete, &partner.id), 0);
 }
 
@@ -492,8 +519,13 @@ async fn a_tenant_cannot_make_the_operator_act_for_an_organization_not_granted_t
         primary.id
     ))
     .success();
-    let collector = s.wait_reason(&own, "collector", Reason::InvalidConfig.as_str()).await;
-    let message = conditions::ready(&collector.status.unwrap().conditions).unwrap().message.clone();
+    let collector = s
+        .wait_reason(&own, "collector", Reason::InvalidConfig.as_str())
+        .await;
+    let message = conditions::ready(&collector.status.unwrap().conditions)
+        .unwrap()
+        .message
+        .clone();
     assert!(message.contains("--allowed-api-urls"), "{message}");
     apply(workspace(
         &s,

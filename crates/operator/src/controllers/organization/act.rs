@@ -93,11 +93,16 @@ where
 {
     // Airbyte away: objects keep acting as before (their own calls back off), but only with
     // the very settings and credentials that were proven, never with unchecked new ones.
-    let proven = ctx.organizations.entry(key).is_some_and(|(seen, health, client)| {
-        health == Health::Ready
-            && seen == generation
-            && client.zip(built.as_ref()).is_some_and(|(a, b)| a.fingerprint == b.fingerprint)
-    });
+    let proven = ctx
+        .organizations
+        .entry(key)
+        .is_some_and(|(seen, health, client)| {
+            health == Health::Ready
+                && seen == generation
+                && client
+                    .zip(built.as_ref())
+                    .is_some_and(|(a, b)| a.fingerprint == b.fingerprint)
+        });
     let health = match &outcome {
         Outcome::Ready { .. } => Health::Ready,
         Outcome::InProgress { .. } if proven => Health::Ready,

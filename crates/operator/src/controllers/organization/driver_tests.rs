@@ -424,4 +424,35 @@ mod tests {
             ready.message
         );
     }
+
+    #[tokio::test]
+    async fn a_workspace_being_deleted_that_its_organization_no_longer_admits_goes_without_a_call()
+    {
+        let mut harness = harness();
+        let organization = prod(Some(NamespaceRule {
+            names: vec!["tenant-b".into()],
+            selector: None,
+        }));
+        harness.put_cluster_organization(&organization);
+        let mut held = deleting(workspace(Some(prod_ref())), now(), 7);
+        held.spec.deletion_policy = Some(embedded_crds::DeletionPolicy::Delete);
+        held.metadata.finalizers = Some(vec!["embedded.airbyte.ai/cleanup".into()]);
+        held.status = Some(embedded_crds::EmbeddedWorkspaceStatus {
+            workspace_id: Some("workspace-1".into()),
+            organization_id: Some(PROD.into()),
+            ..Default::default()
+        });
+        harness.put_workspace(&held);
+        harness.expect_write("/embeddedworkspaces/main?", &held, 8);
+        harness.reconcile(&held).await;
+        assert!(harness.airbyte.calls().is_empty(), "Airbyte untouched");
+        let metadata = &harness.kube.requests()[0].body["metadata"];
+        assert_eq!(metadata["finalizers"], json!([]));
+        assert!(
+            harness
+                .notes()
+                .iter()
+                .any(|n| n.warning && n.message.contains("deleted without touching Airbyte"))
+        );
+    }
 }

@@ -142,7 +142,9 @@ fn allowed(url: &Url, allowed: Option<&[Url]>) -> Result<(), (Reason, String)> {
         return Ok(());
     };
     let key = |url: &Url| url.as_str().trim_end_matches('/').to_string();
-    let default = Url::parse(DEFAULT_API_URL).map(|u| key(&u)).unwrap_or_default();
+    let default = Url::parse(DEFAULT_API_URL)
+        .map(|u| key(&u))
+        .unwrap_or_default();
     if key(url) == default || allowed.iter().any(|a| key(a) == key(url)) {
         return Ok(());
     }
@@ -326,9 +328,21 @@ mod tests {
         let ours: Vec<Url> = vec!["http://127.0.0.1:9/".parse().unwrap()];
         let table: Vec<(&str, Option<&str>, bool)> = vec![
             ("the default API", None, true),
-            ("the default API, written out", Some("https://api.airbyte.ai"), true),
-            ("an allowed API without its slash", Some("http://127.0.0.1:9"), true),
-            ("a server of the tenant's choosing", Some("https://collector.example"), false),
+            (
+                "the default API, written out",
+                Some("https://api.airbyte.ai"),
+                true,
+            ),
+            (
+                "an allowed API without its slash",
+                Some("http://127.0.0.1:9"),
+                true,
+            ),
+            (
+                "a server of the tenant's choosing",
+                Some("https://collector.example"),
+                false,
+            ),
         ];
         for (case, url, expected) in table {
             let spec = OrganizationSettings {
