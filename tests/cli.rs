@@ -31,17 +31,17 @@ fn run_refuses_to_start_naming_what_is_missing() {
         (
             vec!["run"],
             vec![("AIRBYTE_CLIENT_ID", "c"), ("AIRBYTE_CLIENT_SECRET", "s")],
-            "missing --organization-id (or AIRBYTE_ORGANIZATION_ID)",
+            "Airbyte credentials are set but --organization-id (AIRBYTE_ORGANIZATION_ID) is missing",
         ),
         (
             vec![],
             vec![("AIRBYTE_CLIENT_ID", "c"), ("AIRBYTE_CLIENT_SECRET", "s")],
-            "missing --organization-id",
+            "--organization-id (AIRBYTE_ORGANIZATION_ID) is missing",
         ),
         (
             vec!["run", "--organization-id", org],
             vec![],
-            "missing Airbyte credentials: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN",
+            "--organization-id is set but the credentials are missing: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN",
         ),
         (
             vec!["run", "--organization-id", org],
@@ -62,6 +62,13 @@ fn run_refuses_to_start_naming_what_is_missing() {
                 ("KUBECONFIG", "/nonexistent"),
             ],
             "refusing plain http",
+        ),
+        (
+            // Without flags the operator serves organizations declared as resources: it
+            // starts, and stops at the cluster it cannot reach.
+            vec!["run"],
+            vec![("KUBECONFIG", "/nonexistent")],
+            "no Kubernetes configuration",
         ),
     ];
     for (args, env, expected) in cases {

@@ -156,20 +156,28 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// The flags' organization: its id and credentials together, or neither.
+fn flags_organization(
+    organization_id: Option<String>,
+) -> Result<(Option<String>, Option<OrganizationCredentials>), String> {
+    let organization_id = organization_id.filter(|v| !v.trim().is_empty());
+    let credentials = credentials_from_env()?;
+    match (&organization_id, &credentials) {
+        (Some(id), Some(_)) => {
+            uuid::Uuid::parse_str(id)
+                .map_err(|_| format!("--organization-id {id:?} is not a UUID"))?;
+        }
+        (Some(_), None) => return Err("--organization-id is set but the credentials are missing: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN".into()),
+        (None, Some(_)) => return Err("Airbyte credentials are set but --organization-id (AIRBYTE_ORGANIZATION_ID) is missing".into()),
+        (None, None) => {}
+    }
+    Ok((organization_id, credentials))
+}
+
 impl RunArgs {
     /// Checks the flags and reads the credentials; the error is one line naming what is missing.
     pub fn into_config(self) -> Result<OperatorConfig, String> {
-        let organization_id = self.organization_id.filter(|v| !v.trim().is_empty());
-        let credentials = credentials_from_env()?;
-        match (&organization_id, &credentials) {
-            (Some(id), Some(_)) => {
-                uuid::Uuid::parse_str(id)
-                    .map_err(|_| format!("--organization-id {id:?} is not a UUID"))?;
-            }
-            (Some(_), None) => return Err("--organization-id is set but the credentials are missing: set AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET, or AIRBYTE_ACCESS_TOKEN".into()),
-            (None, Some(_)) => return Err("Airbyte credentials are set but --organization-id (AIRBYTE_ORGANIZATION_ID) is missing".into()),
-            (None, None) => {}
-        }
+        let (organization_id, credentials) = flags_organization(self.organization_id.clone())?;
         airbyte_client::client::check_url(&self.api_url, self.allow_insecure_http)
             .map_err(|e| format!("--api-url: {e}"))?;
         if self.concurrency == 0 {
