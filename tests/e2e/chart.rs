@@ -109,11 +109,30 @@ async fn the_chart_lints_clean_renders_for_default_and_other_values_and_refuses_
                 refused.stderr()
             );
         }
-        let missing = tools.helm(&["template", "aeo", &chart()]).failure();
+        // Without an organization id every organization is a resource: no flags, no
+        // credentials from the environment; a malformed id is refused.
+        let resources_only = tools
+            .helm(&["template", "aeo", &chart()])
+            .success()
+            .stdout();
         assert!(
-            missing.stderr().contains("organizationId"),
+            !resources_only.contains("--organization-id")
+                && !resources_only.contains("AIRBYTE_CLIENT_SECRET"),
+            "{resources_only}"
+        );
+        let malformed = tools
+            .helm(&[
+                "template",
+                "aeo",
+                &chart(),
+                "--set",
+                "airbyte.organizationId=acme",
+            ])
+            .failure();
+        assert!(
+            malformed.stderr().contains("organizationId"),
             "{}",
-            missing.stderr()
+            malformed.stderr()
         );
     }
 }

@@ -108,7 +108,8 @@ mod tests {
         let organization = prod(None);
         harness.put_cluster_organization(&organization);
         secret(harness, secret_value, 3);
-        harness.expect_write("/clusterairbyteorganizations/prod/status", &organization, 4);
+        harness.expect_write("/clusterairbyteorganizations/prod?", &organization, 4);
+        harness.expect_write("/clusterairbyteorganizations/prod/status", &organization, 5);
         harness.reconcile(&organization).await;
         organization
     }
@@ -190,7 +191,8 @@ mod tests {
         ));
 
         // The Secret is fixed: a new version is read, a new client built, the token obtained.
-        organization.metadata.resource_version = Some("4".into());
+        organization.metadata.resource_version = Some("5".into());
+        organization.metadata.finalizers = Some(vec!["embedded.airbyte.ai/in-use".into()]);
         organization.status = serde_json::from_value(harness.status_written()).unwrap();
         secret(&harness, Some("right"), 7);
         harness.expect_write("/clusterairbyteorganizations/prod/status", &organization, 8);
@@ -412,7 +414,8 @@ mod tests {
                     "data": {"clientId": "aWQ="}}),
             )
         });
-        harness.expect_write("/airbyteorganizations/own/status", &own, 3);
+        harness.expect_write("/airbyteorganizations/own?", &own, 3);
+        harness.expect_write("/airbyteorganizations/own/status", &own, 4);
         harness.reconcile(&own).await;
         let ready = ready_condition(&harness.status_written());
         assert_eq!(ready.reason, "SecretKeyNotFound");

@@ -41,7 +41,9 @@ pub enum Plan {
 #[derive(Debug)]
 pub struct Planned {
     pub plan: Plan,
-    /// The in-use finalizer: held while any object uses the organization.
+    /// The in-use finalizer: held from the first reconcile (as Crossplane's ProviderConfig
+    /// does), so that no object can start to use it in a window without one, and released
+    /// only when it is being deleted and nothing uses it.
     pub finalizer: bool,
 }
 
@@ -50,8 +52,8 @@ pub fn plan<A>(
     observation: &Observation<A>,
     defaults: Defaults,
 ) -> Planned {
-    let finalizer = observation.users.count > 0;
-    let plan = if observation.deleting && !finalizer {
+    let finalizer = !observation.deleting || observation.users.count > 0;
+    let plan = if !finalizer {
         Plan::Release
     } else {
         match settings(spec, observation, defaults) {
@@ -258,7 +260,7 @@ mod tests {
                 "new credentials build a client and check them afresh",
                 first,
                 "connect fresh",
-                false,
+                true,
             ),
             (
                 "unchanged credentials reuse the client and its cached token",
