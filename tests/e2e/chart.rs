@@ -377,8 +377,11 @@ spec:
     let source = s.wait_ready(&s.sources(), "pg").await;
     let id = source.status.unwrap().source_id.unwrap();
     // Refreshes (8 s tokens), a Secret change, then deletion of everything.
+    // The workspace `main`'s, in the operator's own organization (the organizations' workspaces
+    // mint in the partner's).
+    let own = s.sim.organization_id().to_string();
     wait_for("two token refreshes", Duration::from_secs(60), || async {
-        (s.calls(airbyte_client::Endpoint::ScopedTokenCreate) >= 3).then_some(())
+        (s.calls_for(airbyte_client::Endpoint::ScopedTokenCreate, &own) >= 3).then_some(())
     })
     .await;
     s.apply(&format!(
