@@ -15,6 +15,22 @@ async fn invalid_manifests_are_refused_by_the_apiserver_naming_the_field() {
             vec!["set region or regionId, not both"],
         ),
         (
+            "a widget without a kept token",
+            format!(
+                "kind: EmbeddedWorkspace\nmetadata: {}\nspec: {{tokenPolicy: OnDemand, widget: {{allowedOrigin: 'https://app.example.com'}}}}",
+                s.meta("widget-on-demand")
+            ),
+            vec!["spec.tokenPolicy", "no token Secret is kept"],
+        ),
+        (
+            "an unknown token policy",
+            format!(
+                "kind: EmbeddedWorkspace\nmetadata: {}\nspec: {{tokenPolicy: Sometimes}}",
+                s.meta("sometimes")
+            ),
+            vec!["spec.tokenPolicy", "Keep", "OnDemand"],
+        ),
+        (
             "an unknown region",
             format!(
                 "kind: EmbeddedWorkspace\nmetadata: {}\nspec: {{region: mars}}",

@@ -229,6 +229,17 @@ async fn wait_ready<K: Managed>(api: &Api<K>, name: &str) -> K {
     .await
 }
 
+/// The successful calls of `endpoint`, as "key at ms" (for an assertion's message).
+fn call_log(sim: &Simulator, endpoint: Endpoint) -> Vec<String> {
+    sim.state()
+        .recorder
+        .log_since(0)
+        .iter()
+        .filter(|r| r.endpoint == endpoint.label() && r.status < 300)
+        .map(|r| format!("{} at {} ms", r.key, r.received_ms))
+        .collect()
+}
+
 fn calls(sim: &Simulator, endpoint: Endpoint) -> u64 {
     sim.state()
         .recorder
@@ -433,7 +444,8 @@ async fn the_chart_runs_the_built_image_as_a_pod_that_reconciles_tenants_hands_o
     assert_eq!(
         calls(&sim, Endpoint::ScopedTokenCreate),
         mints + 1,
-        "only the new workspace's token is minted"
+        "only the new workspace's token is minted: {:?}",
+        call_log(&sim, Endpoint::ScopedTokenCreate)
     );
     assert_eq!(
         calls(&sim, Endpoint::SourcesCreate),
@@ -466,7 +478,8 @@ async fn the_chart_runs_the_built_image_as_a_pod_that_reconciles_tenants_hands_o
     assert_eq!(
         calls(&sim, Endpoint::ScopedTokenCreate),
         mints + 2,
-        "the new leader re-mints nothing fresh"
+        "the new leader re-mints nothing fresh: {:?}",
+        call_log(&sim, Endpoint::ScopedTokenCreate)
     );
     assert_eq!(calls(&sim, Endpoint::SourcesCreate), creates);
     assert_eq!(

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use airbyte_client::models::{CreateSource, WidgetTokenPayload};
-use airbyte_client::{ApiError, BearerToken, SourceApi, TokenApi};
+use airbyte_client::{ApiError, BearerToken, Endpoint, SourceApi, TokenApi};
 use airbyte_sim::STANDARD_FAKER_TEMPLATE_ID;
 use airbyte_sim::catalog::STRIPE_DEFINITION_ID;
 use base64::Engine;
@@ -12,7 +12,10 @@ use embedded_crds::REGION_EU;
 use serde_json::Map;
 
 use crate::support::operator::OperatorOptions;
-use crate::support::{Generation, Scenario};
+use crate::support::{Generation, Scenario, wait_for};
+use embedded_crds::conditions;
+
+const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workspace_template_and_source_become_ready_and_the_token_opens_only_its_workspace() {
@@ -362,4 +365,136 @@ async fn the_token_is_refreshed_before_it_expires_repeatedly() {
         "refreshes are announced as events: {events}"
     );
     s.assert_no_leaks(&[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_that_keeps_no_token_has_no_secret_yet_its_sources_live_and_steady_state_mints_nothing()
+ {
+    let s = Scenario::new("on-demand").await;
+    let template = s.cluster_name("stripe");
+    s.apply(&format!(
+        r#"
+apiVersion: embedded.airbyte.ai/v1alpha1
+kind: EmbeddedWorkspace
+metadata: {meta_ws}
+spec: {{tokenPolicy: OnDemand}}
+---
+apiVersion: embedded.airbyte.ai/v1alpha1
+kind: EmbeddedWorkspace
+metadata: {meta_kept}
+spec: {{}}
+---
+apiVersion: embedded.airbyte.ai/v1alpha1
+kind: SourceTemplate
+metadata: {meta_tpl}
+spec: {{name: Stripe {ns}, actorDefinitionId: {STRIPE_DEFINITION_ID}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {meta_secret}
+stringData: {{client_secret: sk_on_demand}}
+---
+apiVersion: embedded.airbyte.ai/v1alpha1
+kind: EmbeddedSource
+metadata: {meta_src}
+spec:
+  workspaceRef: {{name: main}}
+  sourceTemplateRef: {{name: {template}}}
+  sourceConfig: {{account_id: acct_1}}
+  sourceConfigSecretRefs: [{{path: client_secret, secretKeyRef: {{name: creds, key: client_secret}}}}]
+"#,
+        ns = s.ns(),
+        meta_ws = s.meta("main"),
+        meta_kept = s.meta("kept"),
+        meta_tpl = s.template_meta("stripe"),
+        meta_secret = s.meta("creds"),
+        meta_src = s.meta("stripe"),
+    ))
+    .success();
+    let main = s.wait_ready(&s.workspaces(), "main").await;
+    s.wait_ready(&s.workspaces(), "kept").await;
+    let source = s.wait_ready(&s.sources(), "stripe").await;
+    let status = main.status.unwrap();
+    assert_eq!(status.token_secret_name, None);
+    assert_eq!(status.token_expires_at, None);
+    assert!(
+        s.secrets()
+            .get_opt("main-airbyte-token")
+            .await
+            .unwrap()
+            .is_none(),
+        "no token Secret for a workspace that keeps none"
+    );
+    let id = source.status.unwrap().source_id.unwrap();
+
+    // Updated: the new config reaches Airbyte with a token minted on demand.
+    s.kubectl(&[
+        "patch",
+        "embeddedsource",
+        "stripe",
+        "-n",
+        s.ns(),
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"sourceConfig":{"account_id":"acct_2"}}}"#,
+    ])
+    .success();
+    wait_for("the new config in Airbyte", WAIT, || async {
+        (s.sim.state().world().sources[&id].config()["account_id"] == "acct_2").then_some(())
+    })
+    .await;
+    s.wait(&s.sources(), "stripe", "Ready at generation 2", |c| {
+        conditions::ready(c).is_some_and(|r| r.status == "True" && r.observed_generation == Some(2))
+    })
+    .await;
+
+    // Steady state: a minute without a mint, although the kept workspace's token is 20 minutes.
+    let mints = s.calls(Endpoint::ScopedTokenCreate);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        s.calls(Endpoint::ScopedTokenCreate),
+        mints,
+        "no mint in a steady minute"
+    );
+
+    // A kept token's Secret goes when its workspace switches to OnDemand.
+    assert!(
+        s.secrets()
+            .get_opt("kept-airbyte-token")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    s.kubectl(&[
+        "patch",
+        "embeddedworkspace",
+        "kept",
+        "-n",
+        s.ns(),
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"tokenPolicy":"OnDemand"}}"#,
+    ])
+    .success();
+    wait_for("the kept workspace's Secret deleted", WAIT, || async {
+        s.secrets()
+            .get_opt("kept-airbyte-token")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+
+    // Deleted: the source goes from Airbyte too.
+    s.kubectl(&[
+        "delete",
+        "embeddedsource",
+        "stripe",
+        "-n",
+        s.ns(),
+        "--wait=true",
+    ])
+    .success();
+    assert!(!s.sim.state().world().sources.contains_key(&id));
 }

@@ -55,6 +55,7 @@ use super::organization::OrganizationRef;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!(has(self.region) && has(self.regionId))").message("set region or regionId, not both"))]
+#[x_kube(validation = Rule::new("!has(self.tokenPolicy) || self.tokenPolicy == 'Keep' || (!has(self.widget) && !has(self.tokenSecretName) && !has(self.refreshBefore))").message("with tokenPolicy OnDemand no token Secret is kept: widget, tokenSecretName and refreshBefore do not apply").field_path(".tokenPolicy"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.workspaceName) || (has(self.workspaceName) && self.workspaceName == oldSelf.workspaceName)").message("workspaceName is immutable once set: it identifies the tenant's Airbyte workspace").field_path(".workspaceName"))]
 pub struct EmbeddedWorkspaceSpec {
     /// The tenant's workspace name, unique in the Airbyte organization. Defaults to
@@ -79,6 +80,13 @@ pub struct EmbeddedWorkspaceSpec {
         length(max = 253)
     )]
     pub token_secret_name: Option<String>,
+    /// `Keep` (default): the operator keeps a fresh scoped token in the Secret. `OnDemand`: no
+    /// token Secret; the operator mints a token only when it must act on the workspace's sources
+    /// (create, update, delete, a drift check) and keeps it in memory until it expires. Your own
+    /// backend then mints the tenant's tokens; the workspace itself is checked with the
+    /// organization's token. Switching to `OnDemand` deletes the Secret the operator owned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_policy: Option<TokenPolicy>,
     /// How long before expiry the token is re-minted, as a duration (`5m`, `90s`). Default: a
     /// third of the token's lifetime (scoped tokens live 20 minutes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +106,25 @@ pub struct EmbeddedWorkspaceSpec {
     /// `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<OrganizationRef>,
+}
+
+/// Whether the operator keeps the workspace's scoped token in a Secret.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum TokenPolicy {
+    /// A token Secret, refreshed before the token expires.
+    #[default]
+    Keep,
+    /// No token Secret: tokens are minted when the operator needs one, and kept in memory only.
+    OnDemand,
+}
+
+impl EmbeddedWorkspaceSpec {
+    /// Whether a token Secret is kept (the default).
+    pub fn keeps_token(&self) -> bool {
+        self.token_policy.unwrap_or_default() == TokenPolicy::Keep
+    }
 }
 
 /// Airbyte's US region, the default when no region is given.

@@ -21,7 +21,7 @@ pub use embedded_source::{
 };
 pub use embedded_workspace::{
     EmbeddedWorkspace, EmbeddedWorkspaceSpec, EmbeddedWorkspaceStatus, REGION_EU, REGION_US,
-    Region, WidgetSpec,
+    Region, TokenPolicy, WidgetSpec,
 };
 pub use organization::{
     AirbyteOrganization, AirbyteOrganizationSpec, ClusterAirbyteOrganization,

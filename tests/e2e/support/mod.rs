@@ -93,6 +93,22 @@ impl TestContext {
                 run.stderr()
             );
         }
+        // The operator's own account, where it ran as a pod (the in-cluster stories).
+        let logs = tools.kubectl(&[
+            "logs",
+            "-n",
+            &self.namespace,
+            "-l",
+            "app.kubernetes.io/name=airbyte-embedded-operator",
+            "--prefix",
+            "--tail=300",
+        ]);
+        eprintln!(
+            "---- operator pod logs in {} ----\n{}{}",
+            self.namespace,
+            logs.stdout(),
+            logs.stderr()
+        );
     }
 }
 

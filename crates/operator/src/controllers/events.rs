@@ -17,6 +17,8 @@ pub enum EventReason {
     DriftDetected,
     TokenIssued,
     TokenRefreshed,
+    /// The token Secret went: the workspace keeps no token now.
+    TokenSecretRemoved,
     WorkspaceRecreated,
     Suspended,
     Resumed,
@@ -34,6 +36,7 @@ impl EventReason {
             EventReason::DriftDetected => "DriftDetected",
             EventReason::TokenIssued => "TokenIssued",
             EventReason::TokenRefreshed => "TokenRefreshed",
+            EventReason::TokenSecretRemoved => "TokenSecretRemoved",
             EventReason::WorkspaceRecreated => "WorkspaceRecreated",
             EventReason::Suspended => "Suspended",
             EventReason::Resumed => "Resumed",
@@ -47,6 +50,7 @@ impl EventReason {
 pub enum EventAction {
     Reconcile,
     MintToken,
+    DeleteTokenSecret,
     SetWorkspaceStatus,
     DeleteWorkspace,
     CreateTemplate,
@@ -68,6 +72,7 @@ impl EventAction {
         match self {
             EventAction::Reconcile => "Reconcile",
             EventAction::MintToken => "MintToken",
+            EventAction::DeleteTokenSecret => "DeleteTokenSecret",
             EventAction::SetWorkspaceStatus => "SetWorkspaceStatus",
             EventAction::DeleteWorkspace => "DeleteWorkspace",
             EventAction::CreateTemplate => "CreateTemplate",

@@ -60,6 +60,9 @@ struct Record {
     secret: Option<RecordedSecret>,
     token_suspect: bool,
     refused_token: Option<u64>,
+    /// Held while a token is minted on demand, so that a workspace's sources mint one, not one
+    /// each.
+    mint_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 #[derive(Default)]
@@ -161,6 +164,13 @@ impl Memory {
 
     pub fn remember_token(&self, workspace_uid: &str, token: CachedToken) {
         self.write(workspace_uid, |r| r.token = Some(token));
+    }
+
+    /// The lock a workspace's on-demand mint holds (one mint for all its sources).
+    pub fn mint_lock(&self, workspace_uid: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.write(workspace_uid, |r| {
+            r.mint_lock.get_or_insert_with(Default::default).clone()
+        })
     }
 
     /// A source saw the workspace's token refused: forget it, and have the workspace check it.

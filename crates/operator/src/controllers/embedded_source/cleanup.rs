@@ -8,7 +8,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use super::act::EVENTS;
-use super::observe::{Sources, workspace_token};
+use super::observe::Sources;
+use super::workspace_token::workspace_token;
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::external::made_by;
@@ -77,7 +78,7 @@ async fn token<A: AirbyteApi>(
     workspace_id: &str,
 ) -> Result<Option<BearerToken>, Error> {
     if let Some(workspace) = workspace
-        && let Ok(token) = workspace_token(ctx, workspace, workspace_id).await
+        && let Ok(token) = workspace_token(ctx, airbyte, workspace, workspace_id).await
     {
         return Ok(Some(token));
     }

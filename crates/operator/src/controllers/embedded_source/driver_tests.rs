@@ -132,6 +132,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sources_of_a_workspace_that_keeps_no_token_share_one_token_minted_on_demand() {
+        let mut harness = Harness::new(now());
+        let id = harness.airbyte.add_workspace("tenant-a.main");
+        let mut workspace = stored(
+            EmbeddedWorkspace::new(
+                "main",
+                EmbeddedWorkspaceSpec {
+                    token_policy: Some(embedded_crds::TokenPolicy::OnDemand),
+                    ..Default::default()
+                },
+            ),
+            Some("tenant-a"),
+            now() - Duration::from_secs(600),
+        );
+        workspace.status = Some(EmbeddedWorkspaceStatus {
+            workspace_id: Some(id.clone()),
+            workspace_name: Some("tenant-a.main".into()),
+            conditions: ready(),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        harness.put_workspace(&workspace);
+        let feed = source(now() - Duration::from_secs(5));
+        harness.expect_write("/embeddedsources/feed?", &feed, 2);
+        harness.expect_write("/embeddedsources/feed/status", &feed, 3);
+        harness.reconcile(&feed).await;
+        assert_eq!(
+            harness.airbyte.calls(),
+            [
+                Endpoint::ScopedTokenCreate,
+                Endpoint::SourcesList,
+                Endpoint::SourcesCreate
+            ]
+        );
+        assert_eq!(harness.status_written()["workspaceId"], id.as_str());
+
+        let mut second = source(now() - Duration::from_secs(5));
+        second.metadata.name = Some("orders".into());
+        second.metadata.uid = Some("uid-orders".into());
+        harness.expect_write("/embeddedsources/orders?", &second, 4);
+        harness.expect_write("/embeddedsources/orders/status", &second, 5);
+        harness.reconcile(&second).await;
+        let mints = harness
+            .airbyte
+            .calls()
+            .iter()
+            .filter(|c| **c == Endpoint::ScopedTokenCreate)
+            .count();
+        assert_eq!(mints, 1, "the second source uses the token in memory");
+    }
+
+    #[tokio::test]
     async fn killed_after_the_create_the_next_run_adopts_its_source_instead_of_a_second_create() {
         let mut harness = Harness::new(now());
         with_workspace(&mut harness, "workspace-1");

@@ -9,6 +9,7 @@ mod cleanup;
 pub mod observe;
 pub mod plan;
 mod record;
+pub mod workspace_token;
 
 use std::sync::Arc;
 

@@ -3,20 +3,18 @@
 //! token, and only the Airbyte reads the plan needs.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 
 use super::plan::Desired;
+use super::workspace_token::workspace_token;
 use crate::controllers::context::Context;
 use crate::controllers::embedded_workspace::naming::{self, Claim};
-use crate::controllers::embedded_workspace::{token_secret, token_secret_name};
 use crate::controllers::error::Error;
 use crate::controllers::external::{Lookup, Reader, look_up};
 use crate::controllers::intent;
-use crate::controllers::memory::CachedToken;
 use crate::controllers::organization::OrganizationKey;
 use crate::controllers::organization::registry::Organization;
 use crate::controllers::secret_values::{cached_versions, config_hash, resolve};
@@ -28,9 +26,6 @@ use embedded_crds::{
     ConnectionTemplate, EXTERNAL_ID, EmbeddedSource, EmbeddedWorkspace, RECONCILE_REQUESTED_AT,
     SourceTemplate,
 };
-
-/// A cached token must live at least this long to be used.
-const TOKEN_MARGIN: Duration = Duration::from_secs(5);
 
 /// Where the source stands before anything is written.
 #[derive(Debug)]
@@ -169,7 +164,13 @@ async fn seen<A: AirbyteApi>(
     } else {
         ctx.routine.acquire().await.ok()
     };
-    let token = workspace_token(ctx, &dependencies.workspace, &dependencies.workspace_id).await?;
+    let token = workspace_token(
+        ctx,
+        airbyte,
+        &dependencies.workspace,
+        &dependencies.workspace_id,
+    )
+    .await?;
     let known = status.source_id.clone().filter(|_| same_workspace);
     seen.external = read_external(source, airbyte, &token, known, &seen).await?;
     seen.token = Some(token);
@@ -416,47 +417,4 @@ fn claim(source: &EmbeddedSource) -> Claim {
             .map(|t| t.0.to_string())
             .unwrap_or_default(),
     }
-}
-
-/// The workspace's scoped token: from memory, else from its token Secret.
-pub async fn workspace_token<A: AirbyteApi>(
-    ctx: &Context<A>,
-    workspace: &EmbeddedWorkspace,
-    workspace_id: &str,
-) -> Result<BearerToken, Error> {
-    let workspace_uid = workspace.uid().unwrap_or_default();
-    let now = ctx.clock.now();
-    let fresh = |token: &CachedToken| {
-        token.workspace_id == workspace_id && token.expires_at > now + TOKEN_MARGIN
-    };
-    if let Some(token) = ctx.memory.token(&workspace_uid)
-        && fresh(&token)
-    {
-        return Ok(token.token);
-    }
-    let namespace = workspace.namespace().unwrap_or_default();
-    let secret_name = workspace
-        .status
-        .as_ref()
-        .and_then(|s| s.token_secret_name.clone())
-        .unwrap_or_else(|| token_secret_name(workspace));
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    if let Some(secret) = secrets.get_opt(&secret_name).await?
-        && token_secret::owned_by(&secret.metadata, &workspace_uid)
-        && let Some((text, id, expires_at)) = token_secret::read_token(&secret)
-    {
-        let token = CachedToken {
-            token: BearerToken::new(text),
-            workspace_id: id,
-            expires_at,
-        };
-        ctx.memory.remember_token(&workspace_uid, token.clone());
-        if fresh(&token) {
-            return Ok(token.token);
-        }
-    }
-    Err(Error::TokenUnavailable(format!(
-        "the token of EmbeddedWorkspace {namespace}/{} is missing or about to expire; waiting for it to be refreshed",
-        workspace.name_any()
-    )))
 }

@@ -4,11 +4,11 @@
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::{Api, Resource, ResourceExt};
 
 use super::observe::Observation;
-use super::plan::Plan;
+use super::plan::{self, Plan};
 use super::refresh::MintReason;
 use super::token_secret;
 use crate::controllers::context::Context;
@@ -51,24 +51,68 @@ pub async fn act<A: AirbyteApi>(
     // The finalizer guards external deletion only with the Delete policy.
     metadata.finalizer = workspace.spec.deletion_policy == Some(DeletionPolicy::Delete);
     write_metadata(workspace, ctx, &metadata).await?;
-    match plan {
-        Plan::Stall { reason, message } => Ok(Applied {
+    let mut applied = match plan {
+        Plan::Stall { reason, message } => Applied {
             stall: Some((reason, message)),
             ..Applied::default()
-        }),
-        Plan::Nothing => Ok(Applied::default()),
+        },
+        Plan::Nothing => Applied::default(),
         Plan::SetStatus(status) => {
             let id = observation.basis.known_id.clone().unwrap_or_default();
             let note = set_status(airbyte, &id, status, &observation.basis.workspace_name).await?;
-            Ok(Applied {
+            Applied {
                 notes: vec![note],
                 ..Applied::default()
-            })
+            }
         }
         Plan::Mint { reason, suspend } => {
-            mint(workspace, ctx, airbyte, observation, reason, suspend).await
+            mint(workspace, ctx, airbyte, observation, reason, suspend).await?
         }
+    };
+    if plan::removes_secret(&observation.basis) {
+        applied
+            .notes
+            .extend(remove_secret(workspace, ctx, &observation.basis).await?);
     }
+    Ok(applied)
+}
+
+/// Deletes the token Secret this workspace owned (it keeps no token now), only while it is
+/// still the one this workspace owns (a precondition on its uid); `None` when it was gone.
+async fn remove_secret<A: AirbyteApi>(
+    workspace: &EmbeddedWorkspace,
+    ctx: &Context<A>,
+    basis: &super::observe::Basis,
+) -> Result<Option<Note>, Error> {
+    let namespace = workspace.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let cached_uid = ctx
+        .stores
+        .secret(&namespace, &basis.secret_name)
+        .and_then(|meta| meta.metadata.uid.clone());
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: cached_uid,
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let deleted = match secrets.delete(&basis.secret_name, &params).await {
+        Ok(_) => true,
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => false,
+        Err(error) => return Err(error.into()),
+    };
+    ctx.memory.record_secret(&basis.uid, None);
+    Ok(deleted.then(|| {
+        Note::normal(
+            EventReason::TokenSecretRemoved,
+            EventAction::DeleteTokenSecret,
+            format!(
+                "deleted token Secret {}: tokenPolicy is OnDemand, so no token is kept",
+                basis.secret_name
+            ),
+        )
+    }))
 }
 
 async fn set_status<A: AirbyteApi>(
@@ -109,16 +153,20 @@ async fn mint<A: AirbyteApi>(
     let scoped = airbyte
         .mint_scoped_token(&basis.workspace_name, Some(&basis.region))
         .await?;
-    let widget = mint_widget(workspace, airbyte, observation).await?;
-    write_secret(
-        workspace,
-        ctx,
-        observation,
-        &scoped,
-        widget.as_ref(),
-        minted_at,
-    )
-    .await?;
+    if basis.keep_token {
+        let widget = mint_widget(workspace, airbyte, observation).await?;
+        write_secret(
+            workspace,
+            ctx,
+            observation,
+            &scoped,
+            widget.as_ref(),
+            minted_at,
+        )
+        .await?;
+    } else {
+        remember(ctx, &basis.uid, &scoped);
+    }
     ctx.drift_checked(&basis.uid);
     let recreated = basis
         .known_id
@@ -255,15 +303,20 @@ async fn write_secret<A: AirbyteApi>(
             }),
         );
     }
+    remember(ctx, &basis.uid, scoped);
+    Ok(())
+}
+
+/// Keeps the token in memory for the workspace's sources.
+fn remember<A: AirbyteApi>(ctx: &Context<A>, uid: &str, scoped: &ScopedToken) {
     ctx.memory.remember_token(
-        &basis.uid,
+        uid,
         CachedToken {
             token: scoped.token.clone(),
             workspace_id: scoped.workspace_id.clone(),
             expires_at: scoped.expires_at,
         },
     );
-    Ok(())
 }
 
 async fn apply_or_create(

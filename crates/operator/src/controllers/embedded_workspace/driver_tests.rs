@@ -209,4 +209,101 @@ mod tests {
         harness.reconcile(&main).await;
         assert_eq!(harness.airbyte.calls(), [Endpoint::ScopedTokenInfo]);
     }
+
+    fn on_demand() -> EmbeddedWorkspace {
+        let mut main = workspace();
+        main.spec.token_policy = Some(embedded_crds::TokenPolicy::OnDemand);
+        main
+    }
+
+    #[tokio::test]
+    async fn a_workspace_that_keeps_no_token_mints_once_to_bind_its_name_and_writes_no_secret() {
+        let harness = Harness::new(now());
+        let main = on_demand();
+        harness.expect_write("/embeddedworkspaces/main/status", &main, 6);
+        let action = harness.reconcile(&main).await;
+        assert_eq!(
+            harness.airbyte.calls(),
+            [Endpoint::WorkspacesList, Endpoint::ScopedTokenCreate]
+        );
+        assert_eq!(harness.kube.requests().len(), 1, "the status, no Secret");
+        let status = harness.status_written();
+        assert_eq!(status["workspaceId"], "workspace-1");
+        assert!(status.get("tokenSecretName").is_none(), "{status}");
+        assert!(status.get("tokenExpiresAt").is_none(), "{status}");
+        assert_eq!(status["conditions"][0]["reason"], "TokenIssued");
+        assert!(
+            status["conditions"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no token kept")
+        );
+        assert!(
+            harness.ctx.memory.token("uid-main").is_some(),
+            "kept in memory for the workspace's sources"
+        );
+        assert_eq!(
+            action,
+            kube::runtime::controller::Action::requeue(harness.ctx.until_drift("uid-main")),
+            "no refresh to come back for"
+        );
+    }
+
+    #[tokio::test]
+    async fn switching_to_on_demand_deletes_the_owned_secret_and_then_checks_with_the_organization_token()
+     {
+        let mut harness = Harness::new(now());
+        let mut main = on_demand();
+        let id = harness.airbyte.add_workspace("tenant-a.main");
+        main.status = Some(EmbeddedWorkspaceStatus {
+            workspace_id: Some(id.clone()),
+            workspace_name: Some("tenant-a.main".into()),
+            token_secret_name: Some("main-airbyte-token".into()),
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+        let owned = PartialObjectMeta {
+            metadata: ObjectMeta {
+                name: Some("main-airbyte-token".into()),
+                namespace: Some("tenant-a".into()),
+                uid: Some("secret-uid".into()),
+                resource_version: Some("5".into()),
+                owner_references: Some(vec![
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                        uid: "uid-main".into(),
+                        kind: "EmbeddedWorkspace".into(),
+                        name: "main".into(),
+                        ..Default::default()
+                    },
+                ]),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        harness.put_secret(&owned);
+        harness.kube.expect(
+            "DELETE",
+            "/namespaces/tenant-a/secrets/main-airbyte-token",
+            |body| {
+                assert_eq!(body["preconditions"]["uid"], "secret-uid", "{body}");
+                (
+                    200,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+                )
+            },
+        );
+        harness.expect_write("/embeddedworkspaces/main/status", &main, 6);
+        harness.reconcile(&main).await;
+        assert!(harness.airbyte.calls().is_empty(), "nothing minted");
+        assert!(harness.noted(EventReason::TokenSecretRemoved));
+        assert!(harness.status_written().get("tokenSecretName").is_none());
+        harness.remove_secret(&owned);
+
+        // The drift check: the organization's token reads the workspace; nothing is minted.
+        harness.clock.advance(Duration::from_secs(601));
+        main.metadata.resource_version = Some("6".into());
+        harness.expect_write("/embeddedworkspaces/main/status", &main, 7);
+        harness.reconcile(&main).await;
+        assert_eq!(harness.airbyte.calls(), [Endpoint::WorkspaceGet]);
+    }
 }

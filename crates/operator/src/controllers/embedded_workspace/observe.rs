@@ -55,6 +55,10 @@ pub struct Basis {
     pub region: String,
     pub settings_hash: String,
     pub secret_name: String,
+    /// `tokenPolicy: Keep` (the default): the token lives in the Secret.
+    pub keep_token: bool,
+    /// `OnDemand` and the cache holds a token Secret this workspace owns: it goes.
+    pub stale_secret: bool,
     /// A name-policy or claim problem: nothing else matters.
     pub naming: Option<Outcome>,
     pub secret: SecretState,
@@ -136,11 +140,17 @@ async fn basis<A: AirbyteApi>(
     let settings_hash = token_secret::settings_hash(&[&workspace_name, &region, &widget]);
     let secret_name = super::token_secret_name(workspace);
     let naming = claims_problem(workspace, ctx, organization, &workspace_name, &status);
-    let (secret, secret_cached) = if naming.is_some() {
+    let keep_token = workspace.spec.keeps_token();
+    let (secret, secret_cached) = if naming.is_some() || !keep_token {
         (SecretState::Missing, false)
     } else {
         secret_state(workspace, ctx, &namespace, &secret_name).await?
     };
+    let stale_secret = !keep_token
+        && ctx
+            .stores
+            .secret(&namespace, &secret_name)
+            .is_some_and(|meta| token_secret::owned_by(&meta.metadata, &uid));
     let requested = workspace.annotations().get(RECONCILE_REQUESTED_AT).cloned();
     ctx.ensure_drift_scheduled(&uid);
     Ok(Basis {
@@ -165,6 +175,8 @@ async fn basis<A: AirbyteApi>(
         region,
         settings_hash,
         secret_name,
+        keep_token,
+        stale_secret,
         naming,
         secret,
         secret_cached,

@@ -33,6 +33,10 @@ pub enum Plan {
 
 /// Whether the token must be minted, from Kubernetes alone (the Secret, the spec, the clock).
 pub fn stored_mint_reason(basis: &Basis, now: SystemTime) -> Option<MintReason> {
+    // No token kept: a mint only binds the name (the first, or after the workspace went).
+    if !basis.keep_token {
+        return basis.known_id.is_none().then_some(MintReason::Missing);
+    }
     let reason = match &basis.secret {
         SecretState::Missing | SecretState::Foreign => Some(MintReason::Missing),
         SecretState::Ours(None) => Some(MintReason::Tampered),
@@ -56,9 +60,13 @@ pub fn reads(basis: &Basis) -> Reads {
         return Reads::default();
     }
     let keep = stored_mint_reason(basis, basis.now).is_none() && basis.known_id.is_some();
-    let validate_token = keep && (basis.drift_due || basis.token_suspect);
+    let validate_token = keep && basis.keep_token && (basis.drift_due || basis.token_suspect);
+    // Without a kept token the organization's token checks the workspace instead.
+    let drift_by_status =
+        !basis.keep_token && (basis.drift_due || basis.token_suspect || basis.request_pending);
     let check_status = keep
         && ((basis.generation_changed && !basis.first_visit)
+            || drift_by_status
             || (basis.suspend && (basis.drift_due || basis.first_visit)));
     Reads {
         validate_token,
@@ -86,6 +94,11 @@ pub fn needs_name_check(basis: &Basis, checks: &Checks) -> bool {
     basis.naming.is_none()
         && basis.secret != SecretState::Foreign
         && mint_reason(basis, checks).is_some_and(|r| r.binds(basis.known_id.as_deref()))
+}
+
+/// Whether a token Secret this workspace owns must go (`tokenPolicy: OnDemand`).
+pub fn removes_secret(basis: &Basis) -> bool {
+    !basis.keep_token && basis.stale_secret
 }
 
 pub fn plan(observation: &Observation) -> Plan {
@@ -161,6 +174,8 @@ mod tests {
             region: "r".into(),
             settings_hash: "h".into(),
             secret_name: "main-airbyte-token".into(),
+            keep_token: true,
+            stale_secret: false,
             naming: None,
             secret: SecretState::Ours(Some(fresh())),
             secret_cached: true,
@@ -173,6 +188,16 @@ mod tests {
             generation_changed: false,
             drift_due: false,
             token_suspect: false,
+        }
+    }
+
+    /// `tokenPolicy: OnDemand`, bound: no Secret is read.
+    fn on_demand() -> Basis {
+        Basis {
+            keep_token: false,
+            secret: SecretState::Missing,
+            secret_cached: false,
+            ..basis()
         }
     }
 
@@ -209,6 +234,11 @@ mod tests {
             ),
             ("suspend sets an active workspace inactive", Basis { suspend: true, ..basis() }, Checks { airbyte_status: Some(Some(WorkspaceStatus::Active)), ..Checks::default() }, Plan::SetStatus(WorkspaceStatus::Inactive)),
             ("resume sets it active again", basis(), Checks { airbyte_status: Some(Some(WorkspaceStatus::Inactive)), ..Checks::default() }, Plan::SetStatus(WorkspaceStatus::Active)),
+            ("a bound workspace that keeps no token does nothing", on_demand(), Checks::default(), Plan::Nothing),
+            ("one that keeps no token is never refreshed", Basis { now: at(2300), ..on_demand() }, Checks::default(), Plan::Nothing),
+            ("one that keeps no token mints once to bind its name", Basis { known_id: None, ..on_demand() }, Checks::default(), Plan::Mint { reason: MintReason::Missing, suspend: false }),
+            ("one that keeps no token is minted again when deleted out of band", on_demand(), Checks { airbyte_status: Some(None), ..Checks::default() }, Plan::Mint { reason: MintReason::WorkspaceGone, suspend: false }),
+            ("a requested reconcile of one that keeps no token mints nothing", Basis { request_pending: true, requested: Some("now".into()), ..on_demand() }, Checks { airbyte_status: Some(Some(WorkspaceStatus::Active)), ..Checks::default() }, Plan::Nothing),
         ];
         for (case, basis, checks, expected) in table {
             assert_eq!(observed(basis, checks), expected, "{case}");
@@ -273,6 +303,35 @@ mod tests {
                 },
             ),
             (
+                "without a kept token a due drift check reads the workspace",
+                Basis {
+                    drift_due: true,
+                    ..on_demand()
+                },
+                Reads {
+                    validate_token: false,
+                    check_status: true,
+                    routine: true,
+                },
+            ),
+            (
+                "without a kept token a requested reconcile reads the workspace",
+                Basis {
+                    request_pending: true,
+                    ..on_demand()
+                },
+                Reads {
+                    validate_token: false,
+                    check_status: true,
+                    routine: true,
+                },
+            ),
+            (
+                "without a kept token a steady workspace reads nothing",
+                on_demand(),
+                Reads::default(),
+            ),
+            (
                 "a mint that is due anyway reads nothing first",
                 Basis {
                     secret: SecretState::Missing,
@@ -284,6 +343,32 @@ mod tests {
         ];
         for (case, basis, expected) in table {
             assert_eq!(reads(&basis), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn only_a_workspace_that_keeps_no_token_removes_the_secret_it_owns() {
+        let table = [
+            (
+                "keeps its token",
+                Basis {
+                    stale_secret: true,
+                    ..basis()
+                },
+                false,
+            ),
+            (
+                "no token, a Secret of ours",
+                Basis {
+                    stale_secret: true,
+                    ..on_demand()
+                },
+                true,
+            ),
+            ("no token, no Secret of ours", on_demand(), false),
+        ];
+        for (case, basis, expected) in table {
+            assert_eq!(removes_secret(&basis), expected, "{case}");
         }
     }
 

@@ -31,16 +31,23 @@ pub async fn record<A: AirbyteApi>(
     }
     let token = TokenTimes::of(basis, &applied);
     let fields = status_fields(workspace, basis, &token);
-    let message = format!(
-        "token for workspace {} in Secret {}{}",
-        basis.workspace_name,
-        basis.secret_name,
-        if basis.suspend {
-            " (workspace suspended)"
-        } else {
-            ""
-        }
-    );
+    let kept = if basis.keep_token {
+        format!(
+            "token for workspace {} in Secret {}",
+            basis.workspace_name, basis.secret_name
+        )
+    } else {
+        format!(
+            "workspace {}; no token kept (tokenPolicy OnDemand)",
+            basis.workspace_name
+        )
+    };
+    let suspended = if basis.suspend {
+        " (workspace suspended)"
+    } else {
+        ""
+    };
+    let message = format!("{kept}{suspended}");
     write_status(
         workspace,
         ctx,
@@ -51,16 +58,25 @@ pub async fn record<A: AirbyteApi>(
     for note in applied.notes {
         ctx.publish(workspace, note);
     }
+    let (namespace, name) = (
+        workspace.namespace().unwrap_or_default(),
+        workspace.name_any(),
+    );
+    if !basis.keep_token {
+        ctx.metrics.forget_workspace(&namespace, &name);
+        return Ok(Action::requeue(next_visit(
+            ctx,
+            &basis.uid,
+            None,
+            ctx.clock.now(),
+        )));
+    }
     let unix = token
         .expires_at
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    ctx.metrics.set_token_expiry(
-        &workspace.namespace().unwrap_or_default(),
-        &workspace.name_any(),
-        unix,
-    );
+    ctx.metrics.set_token_expiry(&namespace, &name, unix);
     let refresh = refresh::refresh_at(
         &basis.uid,
         token.minted_at,
@@ -70,7 +86,7 @@ pub async fn record<A: AirbyteApi>(
     Ok(Action::requeue(next_visit(
         ctx,
         &basis.uid,
-        refresh,
+        Some(refresh),
         ctx.clock.now(),
     )))
 }
@@ -113,8 +129,8 @@ fn status_fields(
         workspace_id: token.workspace_id.clone(),
         workspace_name: Some(basis.workspace_name.clone()),
         region_id: Some(basis.region.clone()),
-        token_expires_at: Some(rfc3339(token.expires_at)),
-        token_secret_name: Some(basis.secret_name.clone()),
+        token_expires_at: basis.keep_token.then(|| rfc3339(token.expires_at)),
+        token_secret_name: basis.keep_token.then(|| basis.secret_name.clone()),
         last_handled_reconcile_at: basis
             .requested
             .clone()
@@ -128,11 +144,15 @@ fn status_fields(
 fn next_visit<A: AirbyteApi>(
     ctx: &Context<A>,
     uid: &str,
-    refresh: SystemTime,
+    refresh: Option<SystemTime>,
     now: SystemTime,
 ) -> Duration {
-    let until_refresh = refresh.duration_since(now).unwrap_or(Duration::ZERO);
-    until_refresh
-        .min(ctx.until_drift(uid))
+    let until_drift = ctx.until_drift(uid);
+    refresh
+        .map_or(until_drift, |at| {
+            at.duration_since(now)
+                .unwrap_or(Duration::ZERO)
+                .min(until_drift)
+        })
         .max(Duration::from_millis(500))
 }

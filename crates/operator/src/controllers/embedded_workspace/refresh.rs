@@ -3,9 +3,14 @@
 //!
 //! Refreshes are spread: each workspace refreshes at its own stable phase of the refresh cycle
 //! (`lifetime - refreshBefore`), derived from its uid, at the latest such moment no later than
-//! `expiry - refreshBefore`. Tokens minted together (a rollout, a restart of everything) therefore
-//! refresh at evenly spread moments, and because the schedule depends only on the stored expiry
-//! and the uid, a restarted operator keeps it and re-mints nothing that is still fresh.
+//! `expiry - refreshBefore`, but never before half the token's lifetime: a token whose phase
+//! falls earlier is refreshed in the window between half its lifetime and `expiry -
+//! refreshBefore`, at a moment that brings the next token onto its phase within a few
+//! generations. Tokens minted together (a rollout, a restart of everything) therefore refresh at
+//! evenly spread moments, none is thrown away minutes after it was minted, and because the
+//! schedule depends only on the stored mint time, the expiry and the uid, a restarted operator
+//! keeps it and re-mints nothing that is still fresh. With `refreshBefore` over half the
+//! lifetime, every token is refreshed at `expiry - refreshBefore`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,13 +78,31 @@ pub fn refresh_at(
         .max(Duration::from_secs(1));
     let cycle_ms = cycle.as_millis() as u64;
     let offset_ms = phase(uid, cycle_ms);
-    let latest_ms = latest
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis() as u64;
+    let millis = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis() as u64
+    };
+    let latest_ms = millis(latest);
     // The latest t <= latest with t ≡ offset (mod cycle).
     let back = (latest_ms + cycle_ms - offset_ms % cycle_ms) % cycle_ms;
-    UNIX_EPOCH + Duration::from_millis(latest_ms - back)
+    let aligned = latest_ms - back;
+    let earliest = (millis(minted_at) + lifetime.as_millis() as u64 / 2).min(latest_ms);
+    UNIX_EPOCH + Duration::from_millis(not_before(aligned, earliest, latest_ms))
+}
+
+/// `aligned` if it is not before `earliest`; else the moment of the window `earliest..=latest`
+/// congruent to `aligned` modulo the window's length (the next token then lies a whole number of
+/// windows from its phase and reaches it within `cycle / window` generations).
+fn not_before(aligned: u64, earliest: u64, latest: u64) -> u64 {
+    if aligned >= earliest {
+        return aligned;
+    }
+    let window = latest - earliest;
+    if window == 0 {
+        return latest;
+    }
+    earliest + (window - (earliest - aligned) % window) % window
 }
 
 /// Whether to mint now, and why.
@@ -135,10 +158,13 @@ mod tests {
                 when <= at(10_800),
                 "{uid}: not after expiry - refreshBefore"
             );
-            assert!(when > at(10_000), "{uid}: within one cycle");
+            assert!(when >= at(10_600), "{uid}: used for at least half its life");
         }
         let explicit = refresh_at("a", at(10_000), at(11_200), Some(Duration::from_secs(60)));
-        assert!(explicit <= at(11_140) && explicit > at(10_000));
+        assert!(explicit <= at(11_140) && explicit >= at(10_600));
+        // refreshBefore over half the lifetime: at expiry - refreshBefore.
+        let early = refresh_at("a", at(10_000), at(11_200), Some(Duration::from_secs(900)));
+        assert_eq!(early, at(10_300));
     }
 
     #[test]
@@ -151,31 +177,48 @@ mod tests {
                     .as_millis() as u64
             })
             .collect();
-        // 60 s tokens, cycle 40 s: windows of 6 s hold about 15% each, never most of them.
+        // 60 s tokens refreshed 20 s before expiry: the first refreshes fall between 30 s and
+        // 40 s after the mint; windows of 1 s hold about 10% each, never a crowd.
         let (min, max) = (moments.iter().min().unwrap(), moments.iter().max().unwrap());
         assert!(
-            max - min > 30_000,
-            "spread over most of the cycle: {min}..{max}"
+            *min >= 100_030_000 && *max <= 100_040_000 && max - min > 8_000,
+            "spread over the second half of the first lifetime: {min}..{max}"
         );
-        for start in (*min..*max).step_by(1000) {
+        for start in (*min..*max).step_by(250) {
             let in_window = moments
                 .iter()
-                .filter(|m| **m >= start && **m < start + 6000)
+                .filter(|m| **m >= start && **m < start + 1000)
                 .count();
             assert!(
-                in_window < 250,
+                in_window < 200,
                 "window at {start} holds {in_window} of 1000"
             );
         }
     }
 
     #[test]
-    fn a_refreshed_token_keeps_its_phase() {
-        let first = refresh_at("w", at(0), at(60), None);
-        let minted = first + Duration::from_millis(120);
-        let second = refresh_at("w", minted, minted + Duration::from_secs(60), None);
-        let cycle = second.duration_since(first).unwrap();
-        assert_eq!(cycle, Duration::from_secs(40), "one refresh per cycle");
+    fn refreshed_tokens_reach_their_phase_within_four_generations_and_keep_it() {
+        // 60 s tokens, cycle 40 s, window 10 s: at most 40 / 10 generations off the phase.
+        for i in 0..200 {
+            let uid = format!("uid-{i}");
+            let mut minted = at(1_000);
+            let mut intervals = Vec::new();
+            for _ in 0..8 {
+                let next = refresh_at(&uid, minted, minted + Duration::from_secs(60), None);
+                intervals.push(next.duration_since(minted).unwrap());
+                minted = next;
+            }
+            for interval in &intervals {
+                assert!(
+                    *interval >= Duration::from_secs(30) && *interval <= Duration::from_secs(40),
+                    "{uid}: {intervals:?}"
+                );
+            }
+            assert!(
+                intervals[4..].iter().all(|i| *i == Duration::from_secs(40)),
+                "{uid}: one refresh per cycle once on its phase: {intervals:?}"
+            );
+        }
     }
 
     #[test]

@@ -316,6 +316,12 @@ impl Harness {
             .apply_watcher_event(&watcher::Event::Apply(secret.clone()));
     }
 
+    /// The watch saw `secret` deleted.
+    pub fn remove_secret(&mut self, secret: &PartialObjectMeta<Secret>) {
+        self.secrets
+            .apply_watcher_event(&watcher::Event::Delete(secret.clone()));
+    }
+
     /// The Events published so far.
     pub fn notes(&self) -> Vec<Note> {
         self.events
