@@ -141,16 +141,8 @@ async fn basis<A: AirbyteApi>(
     let secret_name = super::token_secret_name(workspace);
     let naming = claims_problem(workspace, ctx, organization, &workspace_name, &status);
     let keep_token = workspace.spec.keeps_token();
-    let (secret, secret_cached) = if naming.is_some() || !keep_token {
-        (SecretState::Missing, false)
-    } else {
-        secret_state(workspace, ctx, &namespace, &secret_name).await?
-    };
-    let stale_secret = !keep_token
-        && ctx
-            .stores
-            .secret(&namespace, &secret_name)
-            .is_some_and(|meta| token_secret::owned_by(&meta.metadata, &uid));
+    let (secret, secret_cached, stale_secret) =
+        secret_of(workspace, ctx, naming.is_some(), &secret_name).await?;
     let requested = workspace.annotations().get(RECONCILE_REQUESTED_AT).cloned();
     ctx.ensure_drift_scheduled(&uid);
     Ok(Basis {
@@ -181,6 +173,30 @@ async fn basis<A: AirbyteApi>(
         secret,
         secret_cached,
     })
+}
+
+/// The token Secret's state, whether it is cached, and whether it is stale (a Secret this
+/// workspace owns although it keeps no token). Not read when the name is in question.
+async fn secret_of<A: AirbyteApi>(
+    workspace: &EmbeddedWorkspace,
+    ctx: &Context<A>,
+    naming_problem: bool,
+    secret_name: &str,
+) -> Result<(SecretState, bool, bool), Error> {
+    let namespace = workspace.namespace().unwrap_or_default();
+    if !workspace.spec.keeps_token() {
+        let uid = workspace.uid().unwrap_or_default();
+        let stale = ctx
+            .stores
+            .secret(&namespace, secret_name)
+            .is_some_and(|meta| token_secret::owned_by(&meta.metadata, &uid));
+        return Ok((SecretState::Missing, false, stale));
+    }
+    if naming_problem {
+        return Ok((SecretState::Missing, false, false));
+    }
+    let (state, cached) = secret_state(workspace, ctx, &namespace, secret_name).await?;
+    Ok((state, cached, false))
 }
 
 /// Who may hold this workspace name (watch caches only, no call).

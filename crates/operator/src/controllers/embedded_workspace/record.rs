@@ -31,6 +31,26 @@ pub async fn record<A: AirbyteApi>(
     }
     let token = TokenTimes::of(basis, &applied);
     let fields = status_fields(workspace, basis, &token);
+    write_status(
+        workspace,
+        ctx,
+        &Outcome::ready(Reason::TokenIssued, ready_message(basis)),
+        Some(fields),
+    )
+    .await?;
+    for note in applied.notes {
+        ctx.publish(workspace, note);
+    }
+    let refresh = keep_schedule(workspace, ctx, basis, &token);
+    Ok(Action::requeue(next_visit(
+        ctx,
+        &basis.uid,
+        refresh,
+        ctx.clock.now(),
+    )))
+}
+
+fn ready_message(basis: &Basis) -> String {
     let kept = if basis.keep_token {
         format!(
             "token for workspace {} in Secret {}",
@@ -47,29 +67,23 @@ pub async fn record<A: AirbyteApi>(
     } else {
         ""
     };
-    let message = format!("{kept}{suspended}");
-    write_status(
-        workspace,
-        ctx,
-        &Outcome::ready(Reason::TokenIssued, message),
-        Some(fields),
-    )
-    .await?;
-    for note in applied.notes {
-        ctx.publish(workspace, note);
-    }
+    format!("{kept}{suspended}")
+}
+
+/// The token-expiry metric, and the refresh moment of a kept token (`None`: none is kept).
+fn keep_schedule<A: AirbyteApi>(
+    workspace: &EmbeddedWorkspace,
+    ctx: &Context<A>,
+    basis: &Basis,
+    token: &TokenTimes,
+) -> Option<SystemTime> {
     let (namespace, name) = (
         workspace.namespace().unwrap_or_default(),
         workspace.name_any(),
     );
     if !basis.keep_token {
         ctx.metrics.forget_workspace(&namespace, &name);
-        return Ok(Action::requeue(next_visit(
-            ctx,
-            &basis.uid,
-            None,
-            ctx.clock.now(),
-        )));
+        return None;
     }
     let unix = token
         .expires_at
@@ -77,18 +91,12 @@ pub async fn record<A: AirbyteApi>(
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     ctx.metrics.set_token_expiry(&namespace, &name, unix);
-    let refresh = refresh::refresh_at(
+    Some(refresh::refresh_at(
         &basis.uid,
         token.minted_at,
         token.expires_at,
         basis.refresh_before,
-    );
-    Ok(Action::requeue(next_visit(
-        ctx,
-        &basis.uid,
-        Some(refresh),
-        ctx.clock.now(),
-    )))
+    ))
 }
 
 /// The token the Secret holds after this reconcile: minted now, or the stored one.
