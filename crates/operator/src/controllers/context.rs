@@ -13,6 +13,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::clock::Clock;
+use super::embedded_workspace::name_index::NameIndex;
 use super::events::{EventSink, Note};
 use super::memory::Memory;
 use super::organization::registry::Organizations;
@@ -35,6 +36,8 @@ pub struct Stores {
     /// The newest resourceVersion the Secret watch has delivered (and cached): a Secret this
     /// operator wrote at a newer version is absent from the cache because the cache lags.
     pub secrets_seen: Arc<AtomicU64>,
+    /// The EmbeddedWorkspaces' explicit workspace names (the name check's index).
+    pub workspace_names: Arc<NameIndex>,
 }
 
 impl Stores {

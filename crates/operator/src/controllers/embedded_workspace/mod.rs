@@ -6,6 +6,7 @@
 
 mod act;
 mod cleanup;
+pub mod name_index;
 pub mod naming;
 mod observe;
 pub mod plan;
@@ -98,6 +99,13 @@ impl Kind for EmbeddedWorkspace {
 
     fn forget<A: AirbyteApi>(&self, ctx: &Context<A>) {
         forget(ctx, self);
+    }
+
+    fn observe_event<A: AirbyteApi>(event: &kube::runtime::watcher::Event<Self>, ctx: &Context<A>) {
+        ctx.stores.workspace_names.apply(event);
+        if let kube::runtime::watcher::Event::Delete(workspace) = event {
+            forget(ctx, workspace);
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub fn effective_name(namespace: &str, name: &str, spec_name: Option<&str>) -> S
 }
 
 /// Whether an object of `namespace`/`name` with `spec_name` claims `workspace_name`, without
-/// building the default name (this runs over every workspace in the cache).
+/// building the default name (it runs over the candidates of `name_index`).
 pub fn claims(namespace: &str, name: &str, spec_name: Option<&str>, workspace_name: &str) -> bool {
     match spec_name {
         Some(spec_name) => spec_name == workspace_name,

@@ -214,10 +214,14 @@ fn claims_problem<A: AirbyteApi>(
             .namespace_label(namespace, NAMESPACE_POLICY_LABEL)
             .as_deref()
             == Some("any");
+    let store = ctx.stores.of::<EmbeddedWorkspace>();
     let rivals: Vec<Claim> = ctx
         .stores
-        .of::<EmbeddedWorkspace>()
-        .state_filter(|w| {
+        .workspace_names
+        .candidates(workspace_name)
+        .iter()
+        .filter_map(|candidate| store.get(candidate))
+        .filter(|w| {
             w.meta().deletion_timestamp.is_none()
                 && naming::claims(
                     w.meta().namespace.as_deref().unwrap_or_default(),
@@ -228,8 +232,7 @@ fn claims_problem<A: AirbyteApi>(
                 && w.uid() != workspace.uid()
                 && same_organization(ctx, w, organization)
         })
-        .iter()
-        .map(|w| claim(w))
+        .map(|w| claim(&w))
         .collect();
     naming::check(
         namespace,

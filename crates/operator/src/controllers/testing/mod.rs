@@ -292,8 +292,9 @@ impl Harness {
     }
 
     pub fn put_workspace(&mut self, workspace: &EmbeddedWorkspace) {
-        self.workspaces
-            .apply_watcher_event(&watcher::Event::Apply(workspace.clone()));
+        let event = watcher::Event::Apply(workspace.clone());
+        self.workspaces.apply_watcher_event(&event);
+        self.ctx.stores.workspace_names.apply(&event);
     }
 
     pub fn put_template(&mut self, template: &SourceTemplate) {

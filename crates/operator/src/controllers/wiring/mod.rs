@@ -66,6 +66,13 @@ pub trait Kind: Managed {
     fn forget<A: AirbyteApi>(&self, ctx: &Context<A>) {
         ctx.memory.forget(&self.uid().unwrap_or_default());
     }
+
+    /// Follows the kind's watch beside its cache (indexes of the kind); forgets deleted objects.
+    fn observe_event<A: AirbyteApi>(event: &watcher::Event<Self>, ctx: &Context<A>) {
+        if let watcher::Event::Delete(object) = event {
+            object.forget(ctx);
+        }
+    }
 }
 
 pub(crate) fn hash_of(parts: impl Hash) -> u64 {
@@ -192,11 +199,7 @@ impl<A: AirbyteApi> Kinds<A> {
                     sender: own,
                     key: trigger_key::<K>,
                 }),
-                Some(Box::new(move |event| {
-                    if let watcher::Event::Delete(object) = event {
-                        object.forget(&forgetting);
-                    }
-                })),
+                Some(Box::new(move |event| K::observe_event(event, &forgetting))),
             );
             let controller = Controller::for_shared_stream(own_rx, controller_store.clone());
             let controller = wired(controller, &controller_store, feeds, &ctx)
