@@ -1,7 +1,7 @@
 //! Performs an EmbeddedSource's plan: the owned metadata (finalizer, create intent written before
 //! the create call), then the create or the update in Airbyte with the workspace's token. Thin.
 
-use super::observe::{Observation, Seen};
+use super::observe::{Observation, Seen, Wait};
 use super::plan::Plan;
 use crate::controllers::clock::rfc3339;
 use crate::controllers::context::Context;
@@ -28,7 +28,7 @@ pub(super) const EVENTS: Events = Events {
 pub struct Applied {
     /// The Airbyte source this object now is (`None`: waiting or stalled).
     pub id: Option<String>,
-    pub wait: Option<(Reason, String)>,
+    pub wait: Option<Wait>,
     pub stall: Option<(Reason, String)>,
     pub notes: Vec<Note>,
 }
@@ -43,8 +43,8 @@ pub async fn act<A: AirbyteApi>(
     let metadata = metadata_for(source, observation, &plan);
     write_metadata(source, ctx, &metadata).await?;
     match plan {
-        Plan::Wait { reason, message } => Ok(Applied {
-            wait: Some((reason, message)),
+        Plan::Wait(wait) => Ok(Applied {
+            wait: Some(wait),
             ..Applied::default()
         }),
         Plan::Stall { reason, message } => Ok(Applied {

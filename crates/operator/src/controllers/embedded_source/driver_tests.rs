@@ -184,6 +184,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_source_queued_behind_its_unreconciled_workspace_writes_nothing_a_failing_one_says_why()
+     {
+        let mut harness = Harness::new(now());
+        let mut workspace = stored(
+            EmbeddedWorkspace::new("main", EmbeddedWorkspaceSpec::default()),
+            Some("tenant-a"),
+            now() - Duration::from_secs(600),
+        );
+        harness.put_workspace(&workspace);
+        // Applied a minute ago: long past the 10 s a wait is quiet for.
+        let feed = source(now() - Duration::from_secs(60));
+        harness.reconcile(&feed).await;
+        assert!(harness.kube.requests().is_empty(), "nothing written");
+        assert!(harness.airbyte.calls().is_empty());
+
+        let mut stalled = ready();
+        stalled[0].status = "False".into();
+        stalled[0].reason = "SecretConflict".into();
+        workspace.status = Some(EmbeddedWorkspaceStatus {
+            conditions: stalled,
+            ..Default::default()
+        });
+        harness.put_workspace(&workspace);
+        harness.expect_write("/embeddedsources/feed/status", &feed, 3);
+        harness.reconcile(&feed).await;
+        let status = harness.status_written();
+        assert_eq!(status["conditions"][0]["reason"], "WorkspaceNotReady");
+        assert!(
+            status["conditions"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("SecretConflict")
+        );
+    }
+
+    #[tokio::test]
     async fn killed_after_the_create_the_next_run_adopts_its_source_instead_of_a_second_create() {
         let mut harness = Harness::new(now());
         with_workspace(&mut harness, "workspace-1");

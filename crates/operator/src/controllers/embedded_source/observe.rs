@@ -27,14 +27,21 @@ use embedded_crds::{
     SourceTemplate,
 };
 
+/// What a source waits for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wait {
+    pub reason: Reason,
+    pub message: String,
+    /// The dependency exists and has not been reconciled yet: it is queued behind others (a
+    /// rollout), not failing, and its own status tells; the source writes no condition for it.
+    pub queued: bool,
+}
+
 /// Where the source stands before anything is written.
 #[derive(Debug)]
 pub enum Observation {
     /// Something it needs is not there yet (in progress).
-    Waiting {
-        reason: Reason,
-        message: String,
-    },
+    Waiting(Wait),
     /// The spec is wrong (stalled).
     Invalid {
         reason: Reason,
@@ -283,7 +290,19 @@ fn dependencies<A: AirbyteApi>(
 }
 
 fn waiting(reason: Reason, message: String) -> Box<Observation> {
-    Box::new(Observation::Waiting { reason, message })
+    Box::new(Observation::Waiting(Wait {
+        reason,
+        message,
+        queued: false,
+    }))
+}
+
+fn queued(reason: Reason, message: String) -> Box<Observation> {
+    Box::new(Observation::Waiting(Wait {
+        reason,
+        message,
+        queued: true,
+    }))
 }
 
 fn workspace_dependency<A: AirbyteApi>(
@@ -308,15 +327,19 @@ fn workspace_dependency<A: AirbyteApi>(
         conditions::is_ready(&status.conditions),
     ) {
         (Some(id), true) => Ok((workspace.clone(), id.clone())),
-        _ => {
-            let why = conditions::ready(&status.conditions)
-                .map(|c| format!("{}: {}", c.reason, c.message))
-                .unwrap_or_else(|| "not reconciled yet".into());
-            Err(waiting(
+        _ => match conditions::ready(&status.conditions) {
+            Some(c) => Err(waiting(
                 Reason::WorkspaceNotReady,
-                format!("EmbeddedWorkspace {namespace}/{name} is not Ready ({why})"),
-            ))
-        }
+                format!(
+                    "EmbeddedWorkspace {namespace}/{name} is not Ready ({}: {})",
+                    c.reason, c.message
+                ),
+            )),
+            None => Err(queued(
+                Reason::WorkspaceNotReady,
+                format!("EmbeddedWorkspace {namespace}/{name} is not Ready (not reconciled yet)"),
+            )),
+        },
     }
 }
 
@@ -366,6 +389,13 @@ fn template_dependency<A: AirbyteApi>(
         conditions::is_ready(&status.conditions),
     ) {
         (Some(id), true) => Ok(id.clone()),
+        _ if status.conditions.is_empty() => Err(queued(
+            Reason::TemplateNotReady,
+            format!(
+                "SourceTemplate {} is not Ready (not reconciled yet)",
+                reference.name
+            ),
+        )),
         _ => Err(waiting(
             Reason::TemplateNotReady,
             format!("SourceTemplate {} is not Ready", reference.name),

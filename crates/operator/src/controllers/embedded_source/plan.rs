@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::observe::Observation;
+use super::observe::{Observation, Wait};
 use crate::controllers::compare;
 use crate::controllers::convert::tag_mode;
 use crate::controllers::external::{Decision, Wording, decide};
@@ -123,10 +123,7 @@ pub use crate::controllers::external::Origin;
 #[derive(Debug, PartialEq)]
 pub enum Plan {
     /// Something it needs may still appear (in progress, no call).
-    Wait {
-        reason: Reason,
-        message: String,
-    },
+    Wait(Wait),
     /// The user must change something.
     Stall {
         reason: Reason,
@@ -152,12 +149,7 @@ pub enum Plan {
 
 pub fn plan(source: &EmbeddedSource, observation: &Observation) -> Plan {
     let seen = match observation {
-        Observation::Waiting { reason, message } => {
-            return Plan::Wait {
-                reason: *reason,
-                message: message.clone(),
-            };
-        }
+        Observation::Waiting(wait) => return Plan::Wait(wait.clone()),
         Observation::Invalid { reason, message } => {
             return Plan::Stall {
                 reason: *reason,
@@ -316,17 +308,18 @@ mod tests {
             (
                 "a missing workspace is waited for",
                 &[],
-                Observation::Waiting {
+                Observation::Waiting(Wait {
                     reason: Reason::WorkspaceNotReady,
                     message: "m".into(),
-                },
+                    queued: false,
+                }),
                 |p| {
                     matches!(
                         p,
-                        Plan::Wait {
+                        Plan::Wait(Wait {
                             reason: Reason::WorkspaceNotReady,
                             ..
-                        }
+                        })
                     )
                 },
             ),

@@ -7,7 +7,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use super::act::Applied;
-use super::observe::Observation;
+use super::observe::{Observation, Wait};
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::lifecycle::record as write_status;
@@ -22,8 +22,8 @@ pub async fn record<A: AirbyteApi>(
     applied: Applied,
 ) -> Result<Action, Error> {
     let uid = source.uid().unwrap_or_default();
-    if let Some((reason, message)) = applied.wait {
-        return wait(source, ctx, reason, message).await;
+    if let Some(waiting) = applied.wait {
+        return wait(source, ctx, waiting).await;
     }
     if let Some((reason, message)) = applied.stall {
         write_status(source, ctx, &Outcome::stalled(reason, message), None).await?;
@@ -73,15 +73,22 @@ fn requeue_at_drift<A: AirbyteApi>(ctx: &Context<A>, uid: &str) -> Action {
 }
 
 /// Waits (in progress, without calls) for something that may still appear. A source applied
-/// together with its workspace usually waits a second or two: its condition is written only
-/// once it has waited longer (until then the schema's `observedGeneration: -1` already reads as
-/// in progress), which spares a status write per object in the common case.
+/// together with its workspace usually waits a second or two, and in a rollout of thousands it
+/// waits for its workspace's turn in the queue: its condition is written only once it has waited
+/// longer than 10 s for a dependency that is not merely queued, or 10 minutes for one that is
+/// (never reconciled: perhaps no operator selects it; until then the schema's
+/// `observedGeneration: -1` already reads as in progress), which spares a status write per
+/// object. The dependency's watch wakes it; the requeue is a safety net.
 async fn wait<A: AirbyteApi>(
     source: &EmbeddedSource,
     ctx: &Context<A>,
-    reason: Reason,
-    message: String,
+    waiting: Wait,
 ) -> Result<Action, Error> {
+    let Wait {
+        reason,
+        message,
+        queued,
+    } = waiting;
     let never_reconciled = source
         .status
         .as_ref()
@@ -93,6 +100,9 @@ async fn wait<A: AirbyteApi>(
         .as_ref()
         .map(|t| now.duration_since(t.0).unsigned_abs())
         .unwrap_or_default();
+    if never_reconciled && queued && age < Duration::from_secs(600) {
+        return Ok(Action::requeue(Duration::from_secs(30)));
+    }
     if never_reconciled && age < Duration::from_secs(10) {
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
