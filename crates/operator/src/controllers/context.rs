@@ -12,14 +12,15 @@ use kube::Client;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use super::claim_index::ClaimIndex;
 use super::clock::Clock;
-use super::embedded_workspace::name_index::NameIndex;
 use super::events::{EventSink, Note};
 use super::memory::Memory;
 use super::organization::registry::Organizations;
 use crate::config::OperatorConfig;
 use crate::metrics::Metrics;
 use airbyte_client::AirbyteApi;
+use embedded_crds::{EmbeddedSource, EmbeddedWorkspace};
 
 /// The watch caches the controllers read instead of calling the apiserver: one per registered
 /// kind, plus Secret and Namespace metadata.
@@ -37,7 +38,9 @@ pub struct Stores {
     /// operator wrote at a newer version is absent from the cache because the cache lags.
     pub secrets_seen: Arc<AtomicU64>,
     /// The EmbeddedWorkspaces' explicit workspace names (the name check's index).
-    pub workspace_names: Arc<NameIndex>,
+    pub workspace_names: Arc<ClaimIndex<EmbeddedWorkspace>>,
+    /// The EmbeddedSources' display names per workspace (the duplicate-name check's index).
+    pub source_names: Arc<ClaimIndex<EmbeddedSource>>,
 }
 
 impl Stores {

@@ -3,6 +3,7 @@
 //! the `register` lines in [`run_with`]; `wiring` builds a controller and its watches for any of
 //! them.
 
+pub mod claim_index;
 pub mod clock;
 pub mod compare;
 pub mod connection_template;

@@ -107,6 +107,13 @@ impl Kind for EmbeddedSource {
         Some(organization::request(reference.as_ref(), Some(&namespace)))
     }
 
+    fn observe_event<A: AirbyteApi>(event: &kube::runtime::watcher::Event<Self>, ctx: &Context<A>) {
+        ctx.stores.source_names.apply(event);
+        if let kube::runtime::watcher::Event::Delete(source) = event {
+            source.forget(ctx);
+        }
+    }
+
     fn published(&self) -> Option<u64> {
         let status = self.status.as_ref()?;
         Some(hash_of((

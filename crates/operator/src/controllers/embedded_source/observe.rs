@@ -10,6 +10,7 @@ use kube::{Resource, ResourceExt};
 
 use super::plan::Desired;
 use super::workspace_token::workspace_token;
+use crate::controllers::claim_index::source_key;
 use crate::controllers::context::Context;
 use crate::controllers::embedded_workspace::naming::{self, Claim};
 use crate::controllers::error::Error;
@@ -408,18 +409,21 @@ fn duplicate_name<A: AirbyteApi>(source: &EmbeddedSource, ctx: &Context<A>) -> O
     let namespace = source.namespace().unwrap_or_default();
     let workspace_name = &source.spec.workspace_ref.name;
     let name = super::source_name(source);
+    let store = ctx.stores.of::<EmbeddedSource>();
     let rivals: Vec<Claim> = ctx
         .stores
-        .of::<EmbeddedSource>()
-        .state_filter(|s| {
+        .source_names
+        .claimants(&source_key(&namespace, workspace_name, &name))
+        .iter()
+        .filter_map(|candidate| store.get(candidate))
+        .filter(|s| {
             &s.spec.workspace_ref.name == workspace_name
                 && s.meta().namespace.as_deref() == Some(namespace.as_str())
                 && s.spec.name.as_deref().or(s.meta().name.as_deref()) == Some(name.as_str())
                 && s.meta().deletion_timestamp.is_none()
                 && s.uid() != source.uid()
         })
-        .iter()
-        .map(|s| claim(s))
+        .map(|s| claim(&s))
         .collect();
     naming::winner(&claim(source), &rivals).map(|winner| Observation::Invalid {
         reason: Reason::DuplicateSourceName,

@@ -6,7 +6,6 @@
 
 mod act;
 mod cleanup;
-pub mod name_index;
 pub mod naming;
 mod observe;
 pub mod plan;

@@ -303,8 +303,9 @@ impl Harness {
     }
 
     pub fn put_source(&mut self, source: &EmbeddedSource) {
-        self.sources
-            .apply_watcher_event(&watcher::Event::Apply(source.clone()));
+        let event = watcher::Event::Apply(source.clone());
+        self.sources.apply_watcher_event(&event);
+        self.ctx.stores.source_names.apply(&event);
     }
 
     pub fn put_connection_template(&mut self, template: &ConnectionTemplate) {
