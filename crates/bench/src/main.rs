@@ -3,7 +3,7 @@
 //!
 //!   cargo run --release --bin bench -- control-plane [--cold-build]
 //!   cargo run --release --bin bench -- operator --objects 1000
-//!   cargo run --release --bin bench -- refresh --objects 10000 --token-ttl-seconds 60
+//!   cargo run --release --bin bench -- refresh --objects 10000 --token-ttl-seconds 60 [--token-policy OnDemand]
 
 mod control_plane;
 mod operator;

@@ -65,6 +65,10 @@ pub struct RefreshArgs {
     pub lifetimes: u64,
     #[arg(long, default_value_t = 16)]
     pub concurrency: u16,
+    /// The workspaces' `spec.tokenPolicy`: `Keep` (a refreshed token Secret each) or `OnDemand`
+    /// (no token kept: steady state should mint nothing).
+    #[arg(long, default_value = "Keep")]
+    pub token_policy: String,
 }
 
 fn operator_binary() -> PathBuf {
@@ -532,13 +536,15 @@ pub async fn refresh(args: RefreshArgs) -> Result<(), String> {
     let operator = OperatorProcess::start(plane.kubeconfig_path(), &sim, args.concurrency, 0, &[])?;
     operator.wait_ready().await?;
     let started = Instant::now();
+    let policy = args.token_policy.as_str();
     futures::future::try_join_all(tenants.chunks(500).map(|chunk| {
         let client = client.clone();
         async move {
             for tenant in chunk {
                 let workspace: EmbeddedWorkspace = serde_json::from_value(json!({
                     "apiVersion": "embedded.airbyte.ai/v1alpha1", "kind": "EmbeddedWorkspace",
-                    "metadata": {"name": tenant.workspace()}, "spec": {}
+                    "metadata": {"name": tenant.workspace()},
+                    "spec": {"tokenPolicy": policy}
                 }))
                 .map_err(|e| e.to_string())?;
                 Api::<EmbeddedWorkspace>::namespaced(client.clone(), &tenant.namespace)
@@ -595,8 +601,12 @@ pub async fn refresh(args: RefreshArgs) -> Result<(), String> {
         .count();
     println!("| refresh run | value |\n|---|---|");
     println!(
-        "| workspaces, token lifetime | {n}, {} s |",
+        "| workspaces, token lifetime, tokenPolicy | {n}, {} s, {policy} |",
         args.token_ttl_seconds
+    );
+    println!(
+        "| steady-state mints per second | {:.2} |",
+        mints.len() as f64 / ((end_ms - begin_ms) as f64 / 1000.0)
     );
     println!(
         "| mints observed over {} lifetimes (after the first) | {} ({:.2} per workspace per lifetime) |",
