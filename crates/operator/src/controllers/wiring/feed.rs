@@ -123,6 +123,11 @@ pub(crate) fn root<O: Watched>(
     mut observe: Option<Observer<O>>,
 ) -> BoxFuture<'static, ()> {
     let (mut triggered, mut published) = (Seen::default(), Seen::default());
+    // The cache's own objects are handed on, never copies: a live event's object is in the cache
+    // when the event arrives; a listing's objects are only once it is done, so their triggers
+    // wait for its end (a relist of thousands would otherwise hold a second copy of each).
+    let cache = writer.as_reader();
+    let mut listed: Vec<reflector::ObjectRef<O>> = Vec::new();
     reflector::reflector(writer, events)
         .for_each(move |event| {
             let Ok(event) = event else {
@@ -131,20 +136,42 @@ pub(crate) fn root<O: Watched>(
             if let Some(observe) = observe.as_mut() {
                 observe(&event);
             }
+            let cached = |object: &O| {
+                cache
+                    .get(&reflector::ObjectRef::from_obj(object))
+                    .unwrap_or_else(|| Arc::new(object.clone()))
+            };
             match &event {
-                watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
+                watcher::Event::InitApply(object) => {
                     let uid = object.uid().unwrap_or_default();
-                    let shared = Arc::new(object.clone());
+                    // The first listing hands nothing on: every object is reconciled at start.
+                    published.changed(&uid, object.published_key());
+                    if let Some(own) = &own
+                        && triggered.changed(&uid, (own.key)(object))
+                    {
+                        listed.push(reflector::ObjectRef::from_obj(object));
+                    }
+                }
+                watcher::Event::InitDone => {
+                    if let Some(own) = &own {
+                        for reference in listed.drain(..) {
+                            if let Some(object) = cache.get(&reference) {
+                                let _ = own.sender.unbounded_send(object);
+                            }
+                        }
+                    }
+                    listed.shrink_to_fit();
+                }
+                watcher::Event::Apply(object) => {
+                    let uid = object.uid().unwrap_or_default();
+                    let shared = cached(object);
                     if let Some(own) = &own
                         && triggered.changed(&uid, (own.key)(object))
                     {
                         let _ = own.sender.unbounded_send(shared.clone());
                     }
-                    // The first listing hands nothing on: every object is reconciled at start. A
-                    // live event of a new object does (a Secret a source waits for appears).
-                    if published.changed(&uid, object.published_key())
-                        && matches!(event, watcher::Event::Apply(_))
-                    {
+                    // A live event of a new object is handed on (a Secret a source waits for).
+                    if published.changed(&uid, object.published_key()) {
                         feed.send(&shared);
                     }
                 }
