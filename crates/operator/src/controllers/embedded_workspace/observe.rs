@@ -138,7 +138,12 @@ async fn basis<A: AirbyteApi>(
         .map(|w| serde_json::to_string(w).unwrap_or_default())
         .unwrap_or_default();
     let settings_hash = token_secret::settings_hash(&[&workspace_name, &region, &widget]);
-    let secret_name = super::token_secret_name(workspace);
+    // Without a kept token, the Secret it last kept (to delete it), which may have had a name of
+    // its own before the switch (admission refuses one with OnDemand).
+    let secret_name = match &status.token_secret_name {
+        Some(kept) if !workspace.spec.keeps_token() => kept.clone(),
+        _ => super::token_secret_name(workspace),
+    };
     let naming = claims_problem(workspace, ctx, organization, &workspace_name, &status);
     let keep_token = workspace.spec.keeps_token();
     let (secret, secret_cached, stale_secret) =
