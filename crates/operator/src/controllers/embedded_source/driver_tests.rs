@@ -161,6 +161,7 @@ mod tests {
         assert_eq!(
             harness.airbyte.calls(),
             [
+                Endpoint::WorkspaceGet,
                 Endpoint::ScopedTokenCreate,
                 Endpoint::SourcesList,
                 Endpoint::SourcesCreate
@@ -181,6 +182,28 @@ mod tests {
             .filter(|c| **c == Endpoint::ScopedTokenCreate)
             .count();
         assert_eq!(mints, 1, "the second source uses the token in memory");
+
+        // The Airbyte workspace deleted out of band: a source never re-creates it by minting.
+        harness.airbyte.world().workspaces.remove(&id);
+        harness.ctx.memory.mark_token_suspect("uid-main");
+        let mut third = source(now() - Duration::from_secs(5));
+        third.metadata.name = Some("third".into());
+        third.metadata.uid = Some("uid-third".into());
+        harness.expect_write("/embeddedsources/third/status", &third, 7);
+        harness.reconcile(&third).await;
+        assert!(
+            !harness
+                .airbyte
+                .world()
+                .workspaces
+                .values()
+                .any(|w| w.name == "tenant-a.main"),
+            "no workspace made again by a source"
+        );
+        assert_eq!(
+            harness.status_written()["conditions"][0]["reason"],
+            "WorkspaceNotReady"
+        );
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use crate::controllers::context::Context;
 use crate::controllers::embedded_workspace::{token_secret, token_secret_name};
 use crate::controllers::error::Error;
 use crate::controllers::memory::CachedToken;
-use airbyte_client::{AirbyteApi, BearerToken};
+use airbyte_client::{AirbyteApi, ApiError, BearerToken};
 use embedded_crds::EmbeddedWorkspace;
 
 /// A token kept in the workspace's Secret must live at least this long to be used (the workspace
@@ -107,27 +107,22 @@ async fn on_demand<A: AirbyteApi>(
     }
     let namespace = workspace.namespace().unwrap_or_default();
     let status = workspace.status.clone().unwrap_or_default();
-    let Some(name) = status.workspace_name else {
-        return Err(Error::TokenUnavailable(format!(
-            "EmbeddedWorkspace {namespace}/{} has not bound its workspace name yet",
-            workspace.name_any()
-        )));
-    };
+    let name = bound_name(ctx, airbyte, workspace, workspace_id).await?;
     let minted = airbyte
         .mint_scoped_token(&name, status.region_id.as_deref())
         .await?;
     if minted.workspace_id != workspace_id {
-        // The name opens another workspace (the bound one was deleted out of band): the
-        // workspace's own reconcile settles which one is bound; the source waits for it.
-        ctx.memory.mark_token_suspect(&uid);
-        if let Some(waker) = &ctx.waker {
-            waker.wake("EmbeddedWorkspace", Some(&namespace), &workspace.name_any());
-        }
-        return Err(Error::TokenUnavailable(format!(
-            "workspace {name} now opens Airbyte workspace {}, not the bound {workspace_id}; waiting for EmbeddedWorkspace {namespace}/{} to settle it",
-            minted.workspace_id,
-            workspace.name_any()
-        )));
+        // The name opens another workspace: the workspace's own reconcile settles which one is
+        // bound (it mints by name when a source reports this); the source waits for it.
+        return Err(settle(
+            ctx,
+            workspace,
+            format!(
+                "workspace {name} now opens Airbyte workspace {}, not the bound {workspace_id}; waiting for EmbeddedWorkspace {namespace}/{} to settle it",
+                minted.workspace_id,
+                workspace.name_any()
+            ),
+        ));
     }
     tracing::debug!(%namespace, workspace = %workspace.name_any(), "minted a token on demand");
     ctx.memory.remember_token(
@@ -139,4 +134,56 @@ async fn on_demand<A: AirbyteApi>(
         },
     );
     Ok(minted.token)
+}
+
+/// The workspace's bound name, when a mint by it opens the bound workspace: not while the
+/// workspace is being deleted, and not when the bound Airbyte workspace is gone (minting by name
+/// would create it again; checked with the organization's token).
+async fn bound_name<A: AirbyteApi>(
+    ctx: &Context<A>,
+    airbyte: &A,
+    workspace: &EmbeddedWorkspace,
+    workspace_id: &str,
+) -> Result<String, Error> {
+    let namespace = workspace.namespace().unwrap_or_default();
+    let Some(name) = workspace
+        .status
+        .as_ref()
+        .and_then(|s| s.workspace_name.clone())
+        .filter(|_| workspace.metadata.deletion_timestamp.is_none())
+    else {
+        return Err(Error::TokenUnavailable(format!(
+            "EmbeddedWorkspace {namespace}/{} has not bound its workspace name yet, or is being deleted",
+            workspace.name_any()
+        )));
+    };
+    if let Err(ApiError::NotFound { .. }) = airbyte.get_workspace(workspace_id).await {
+        return Err(settle(
+            ctx,
+            workspace,
+            format!(
+                "Airbyte workspace {workspace_id} of EmbeddedWorkspace {namespace}/{} is gone; waiting for the workspace to settle it",
+                workspace.name_any()
+            ),
+        ));
+    }
+    Ok(name)
+}
+
+/// Reports the workspace's binding suspect and wakes it; the source waits with `message`.
+fn settle<A: AirbyteApi>(
+    ctx: &Context<A>,
+    workspace: &EmbeddedWorkspace,
+    message: String,
+) -> Error {
+    ctx.memory
+        .mark_token_suspect(&workspace.uid().unwrap_or_default());
+    if let Some(waker) = &ctx.waker {
+        waker.wake(
+            "EmbeddedWorkspace",
+            workspace.namespace().as_deref(),
+            &workspace.name_any(),
+        );
+    }
+    Error::TokenUnavailable(message)
 }

@@ -138,12 +138,7 @@ async fn basis<A: AirbyteApi>(
         .map(|w| serde_json::to_string(w).unwrap_or_default())
         .unwrap_or_default();
     let settings_hash = token_secret::settings_hash(&[&workspace_name, &region, &widget]);
-    // Without a kept token, the Secret it last kept (to delete it), which may have had a name of
-    // its own before the switch (admission refuses one with OnDemand).
-    let secret_name = match &status.token_secret_name {
-        Some(kept) if !workspace.spec.keeps_token() => kept.clone(),
-        _ => super::token_secret_name(workspace),
-    };
+    let secret_name = secret_name_of(workspace, &status);
     let naming = claims_problem(workspace, ctx, organization, &workspace_name, &status);
     let keep_token = workspace.spec.keeps_token();
     let (secret, secret_cached, stale_secret) =
@@ -178,6 +173,18 @@ async fn basis<A: AirbyteApi>(
         secret,
         secret_cached,
     })
+}
+
+/// The token Secret's name; without a kept token, the Secret it last kept (to delete it), which
+/// may have had a name of its own before the switch (admission refuses one with OnDemand).
+fn secret_name_of(
+    workspace: &EmbeddedWorkspace,
+    status: &embedded_crds::EmbeddedWorkspaceStatus,
+) -> String {
+    match &status.token_secret_name {
+        Some(kept) if !workspace.spec.keeps_token() => kept.clone(),
+        _ => super::token_secret_name(workspace),
+    }
 }
 
 /// The token Secret's state, whether it is cached, and whether it is stale (a Secret this

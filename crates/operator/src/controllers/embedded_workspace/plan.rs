@@ -33,9 +33,14 @@ pub enum Plan {
 
 /// Whether the token must be minted, from Kubernetes alone (the Secret, the spec, the clock).
 pub fn stored_mint_reason(basis: &Basis, now: SystemTime) -> Option<MintReason> {
-    // No token kept: a mint only binds the name (the first, or after the workspace went).
+    // No token kept: a mint only binds the name (the first, after the workspace went, or when a
+    // source found the name opening another workspace or its token refused).
     if !basis.keep_token {
-        return basis.known_id.is_none().then_some(MintReason::Missing);
+        return match (&basis.known_id, basis.token_suspect) {
+            (None, _) => Some(MintReason::Missing),
+            (Some(_), true) => Some(MintReason::SourceReported),
+            (Some(_), false) => None,
+        };
     }
     let reason = match &basis.secret {
         SecretState::Missing | SecretState::Foreign => Some(MintReason::Missing),
@@ -238,6 +243,7 @@ mod tests {
             ("one that keeps no token is never refreshed", Basis { now: at(2300), ..on_demand() }, Checks::default(), Plan::Nothing),
             ("one that keeps no token mints once to bind its name", Basis { known_id: None, ..on_demand() }, Checks::default(), Plan::Mint { reason: MintReason::Missing, suspend: false }),
             ("one that keeps no token is minted again when deleted out of band", on_demand(), Checks { airbyte_status: Some(None), ..Checks::default() }, Plan::Mint { reason: MintReason::WorkspaceGone, suspend: false }),
+            ("a source's report on one that keeps no token mints by name to rebind", Basis { token_suspect: true, ..on_demand() }, Checks::default(), Plan::Mint { reason: MintReason::SourceReported, suspend: false }),
             ("a requested reconcile of one that keeps no token mints nothing", Basis { request_pending: true, requested: Some("now".into()), ..on_demand() }, Checks { airbyte_status: Some(Some(WorkspaceStatus::Active)), ..Checks::default() }, Plan::Nothing),
         ];
         for (case, basis, checks, expected) in table {

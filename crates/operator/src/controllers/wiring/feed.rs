@@ -122,68 +122,88 @@ pub(crate) fn root<O: Watched>(
     own: Option<Own<O>>,
     mut observe: Option<Observer<O>>,
 ) -> BoxFuture<'static, ()> {
-    let (mut triggered, mut published) = (Seen::default(), Seen::default());
-    // The cache's own objects are handed on, never copies: a live event's object is in the cache
-    // when the event arrives; a listing's objects are only once it is done, so their triggers
-    // wait for its end (a relist of thousands would otherwise hold a second copy of each).
-    let cache = writer.as_reader();
-    let mut listed: Vec<reflector::ObjectRef<O>> = Vec::new();
+    let mut handoff = Handoff {
+        cache: writer.as_reader(),
+        feed,
+        own,
+        triggered: Seen::default(),
+        published: Seen::default(),
+        listed: Vec::new(),
+    };
     reflector::reflector(writer, events)
         .for_each(move |event| {
-            let Ok(event) = event else {
-                return futures::future::ready(());
-            };
-            if let Some(observe) = observe.as_mut() {
-                observe(&event);
-            }
-            let cached = |object: &O| {
-                cache
-                    .get(&reflector::ObjectRef::from_obj(object))
-                    .unwrap_or_else(|| Arc::new(object.clone()))
-            };
-            match &event {
-                watcher::Event::InitApply(object) => {
-                    let uid = object.uid().unwrap_or_default();
-                    // The first listing hands nothing on: every object is reconciled at start.
-                    published.changed(&uid, object.published_key());
-                    if let Some(own) = &own
-                        && triggered.changed(&uid, (own.key)(object))
-                    {
-                        listed.push(reflector::ObjectRef::from_obj(object));
-                    }
+            if let Ok(event) = event {
+                if let Some(observe) = observe.as_mut() {
+                    observe(&event);
                 }
-                watcher::Event::InitDone => {
-                    if let Some(own) = &own {
-                        for reference in listed.drain(..) {
-                            if let Some(object) = cache.get(&reference) {
-                                let _ = own.sender.unbounded_send(object);
-                            }
-                        }
-                    }
-                    listed.shrink_to_fit();
-                }
-                watcher::Event::Apply(object) => {
-                    let uid = object.uid().unwrap_or_default();
-                    let shared = cached(object);
-                    if let Some(own) = &own
-                        && triggered.changed(&uid, (own.key)(object))
-                    {
-                        let _ = own.sender.unbounded_send(shared.clone());
-                    }
-                    // A live event of a new object is handed on (a Secret a source waits for).
-                    if published.changed(&uid, object.published_key()) {
-                        feed.send(&shared);
-                    }
-                }
-                watcher::Event::Delete(object) => {
-                    let uid = object.uid().unwrap_or_default();
-                    triggered.forget(&uid);
-                    published.forget(&uid);
-                    feed.send(&Arc::new(object.clone()));
-                }
-                _ => {}
+                handoff.hand_on(&event);
             }
             futures::future::ready(())
         })
         .boxed()
+}
+
+/// What a watch hands on. The cache's own objects are handed on, never copies: a live event's
+/// object is in the cache when the event arrives; a listing's objects are only once it is done,
+/// so their triggers wait for its end (a relist of thousands would otherwise hold a second copy
+/// of each).
+struct Handoff<O: Watched> {
+    cache: reflector::Store<O>,
+    feed: Feed<O>,
+    own: Option<Own<O>>,
+    triggered: Seen,
+    published: Seen,
+    listed: Vec<reflector::ObjectRef<O>>,
+}
+
+impl<O: Watched> Handoff<O> {
+    fn hand_on(&mut self, event: &watcher::Event<O>) {
+        match event {
+            watcher::Event::InitApply(object) => {
+                let uid = object.uid().unwrap_or_default();
+                // The first listing hands nothing on: every object is reconciled at start.
+                self.published.changed(&uid, object.published_key());
+                if self.triggers(&uid, object) {
+                    self.listed.push(reflector::ObjectRef::from_obj(object));
+                }
+            }
+            watcher::Event::InitDone => {
+                for reference in std::mem::take(&mut self.listed) {
+                    if let (Some(own), Some(object)) = (&self.own, self.cache.get(&reference)) {
+                        let _ = own.sender.unbounded_send(object);
+                    }
+                }
+            }
+            watcher::Event::Apply(object) => {
+                let uid = object.uid().unwrap_or_default();
+                let shared = self
+                    .cache
+                    .get(&reflector::ObjectRef::from_obj(object))
+                    .unwrap_or_else(|| Arc::new(object.clone()));
+                if self.triggers(&uid, object)
+                    && let Some(own) = &self.own
+                {
+                    let _ = own.sender.unbounded_send(shared.clone());
+                }
+                // A live event of a new object is handed on (a Secret a source waits for).
+                if self.published.changed(&uid, object.published_key()) {
+                    self.feed.send(&shared);
+                }
+            }
+            watcher::Event::Delete(object) => {
+                let uid = object.uid().unwrap_or_default();
+                self.triggered.forget(&uid);
+                self.published.forget(&uid);
+                self.feed.send(&Arc::new(object.clone()));
+            }
+            watcher::Event::Init => {}
+        }
+    }
+
+    /// Whether the kind's own controller must see `object` (its trigger key changed).
+    fn triggers(&mut self, uid: &str, object: &O) -> bool {
+        self.own
+            .as_ref()
+            .is_some_and(|own| self.triggered.changed(uid, (own.key)(object)))
+    }
 }
